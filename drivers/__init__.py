@@ -1,0 +1,1 @@
+"""Device drivers: pure protocol parsers, serial transport, device classes and their simulators."""

@@ -1,0 +1,72 @@
+"""The items that cross the drivers' border: what a parser decodes and what a device hands to a lane.
+
+Parsers are pure (no clock, no I/O), so they emit payloads (`ThermalImage`, `IdDocument`, `Rejected`);
+the device that owns the transport stamps them with its id, a sequence number and the capture time,
+producing `ThermalFrame` and `IdScan`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ThermalImage:
+    """One decoded radiometric image, as the wire carried it (already un-mirrored)."""
+
+    temps_c: np.ndarray  # float32, H×W, °C
+    ambient_c: float | None = None  # sensor/ambient temperature when the device reports one
+
+
+@dataclass(frozen=True)
+class IdDocument:
+    """One decoded identity document. Dates are ISO `YYYY-MM-DD` or None when absent/unknown."""
+
+    doc_type: str  # "cn_resident_id", "mrz_td1", "mrz_td2", "mrz_td3", "aamva", "barcode"
+    number: str
+    name: str = ""
+    birth_date: str | None = None
+    sex: str | None = None  # "M", "F" or None
+    region: str = ""  # 6-digit region code (resident ID) or ISO 3166 alpha-3 nationality (MRZ)
+    expiry: str | None = None
+    valid: bool = True
+    failed_check: str | None = None  # name of the first failing check when not valid
+    extra: dict[str, str] = field(default_factory=dict)  # e.g. {"health_code": "green"}
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Bytes a parser refused, and why. Counted per device; never fatal."""
+
+    reason: str
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class ThermalFrame:
+    device_id: str
+    seq: int
+    t_mono: float  # time.monotonic() when the frame's last byte arrived
+    t_wall: float  # time.time() at the same moment
+    temps_c: np.ndarray
+    ambient_c: float | None = None
+
+
+@dataclass(frozen=True)
+class IdScan:
+    device_id: str
+    t_mono: float
+    t_wall: float
+    document: IdDocument
+
+
+ParsedItem = ThermalImage | IdDocument | Rejected
+
+
+class Parser(Protocol):
+    """Incremental, pure decoder: feed bytes split anywhere, get whole items out."""
+
+    def feed(self, chunk: bytes) -> list[ParsedItem]: ...
