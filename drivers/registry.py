@@ -26,3 +26,7 @@ def build_device(device_id: str, config: Any) -> Device:
         if config.type in table:
             return table[config.type][1](device_id, config)
     raise KeyError(f"unknown device type {config.type!r}")
+
+
+def all_device_types() -> set[str]:
+    return set(THERMAL_DEVICES) | set(IDSCAN_DEVICES)
