@@ -1,0 +1,83 @@
+"""`checkpoint-edge`: the service and the technician's commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from edge import __version__
+from edge.config import EX_CONFIG, ConfigError, load_config, summary
+
+log = logging.getLogger("edge.cli")
+
+# Rooms that add their own sub-commands through `register(subparsers)`.
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from edge.log_format import setup_logging
+    from edge.service import Service
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EX_CONFIG
+    setup_logging(config.log_level, json_lines=not args.plain_logs)
+    log.info("configuration: %s", summary(config))
+    return Service(config).run_until_signalled()
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EX_CONFIG
+    print(f"{args.file}: OK: {summary(config)}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from edge.demo import run_demo
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return run_demo(passenger_count=args.passengers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="checkpoint-edge",
+        description="Checkpoint screening appliance: thermal + ID-document screening with MQTT alerts.",
+    )
+    parser.add_argument("--version", action="version", version=f"checkpoint-edge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the service in the foreground (logs to stdout)")
+    run.add_argument("--config", type=Path, required=True, help="the appliance's TOML configuration")
+    run.add_argument("--plain-logs", action="store_true", help="human-readable logs instead of JSON lines")
+    run.set_defaults(func=_cmd_run)
+
+    check = sub.add_parser("check-config", help="validate a configuration file (exit 78 when invalid)")
+    check.add_argument("file", type=Path)
+    check.set_defaults(func=_cmd_check_config)
+
+    demo = sub.add_parser("demo", help="run the whole job on simulated devices and a local broker")
+    demo.add_argument("--passengers", type=int, default=20, help="passengers in the scripted scene")
+    demo.set_defaults(func=_cmd_demo)
+
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

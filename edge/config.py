@@ -1,0 +1,154 @@
+"""The appliance's configuration: one TOML file, validated strictly at start-up.
+
+Every error names its key path (`lanes[0].thermal.port`) and the reason, and all errors are reported at
+once, so a technician fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from drivers.registry import IdScanDeviceConfig, ThermalDeviceConfig, all_device_types
+from edge.privacy import PrivacySettings
+from edge.rules import RulesSettings
+from edge.screening.settings import ScreeningSettings
+from edge.strict import StrictModel
+from edge.uplink import BrokerSettings
+
+EX_CONFIG = 78  # sysexits.h: configuration error; systemd's RestartPreventExitStatus keeps it from looping
+
+_TOPIC_SAFE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # ids become MQTT topic levels: no / + # or spaces
+
+
+class LaneConfig(StrictModel):
+    id: str = Field(pattern=_TOPIC_SAFE, description="Lane name, unique on this appliance (e.g. lane-1).")
+    thermal: ThermalDeviceConfig = Field(description="The lane's thermal sensor.")
+    id_scanners: list[IdScanDeviceConfig] = Field(
+        default_factory=list, max_length=4, description="ID-document scanners at this lane."
+    )
+
+
+class PassengerSettings(StrictModel):
+    join_window_s: float = Field(
+        5.0, gt=0.0, le=60.0, description="An ID scan and a reading this close in time are one passenger, s."
+    )
+
+
+class StorageSettings(StrictModel):
+    state_dir: Path = Field(
+        Path("/var/lib/checkpoint-edge"),
+        description="Writable directory for the outbox (systemd StateDirectory).",
+    )
+    outbox_max_mb: int = Field(256, ge=1, le=65536, description="Disk budget of the outbox, MiB.")
+
+
+class AppConfig(StrictModel):
+    site_id: str = Field(pattern=_TOPIC_SAFE, description="Station/site id; a topic level.")
+    device_id: str = Field(pattern=_TOPIC_SAFE, description="This appliance's id; a topic level.")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    lanes: list[LaneConfig] = Field(min_length=1, max_length=8, description="1–8 lanes.")
+    screening: ScreeningSettings = Field(default_factory=ScreeningSettings)  # type: ignore[arg-type]
+    passengers: PassengerSettings = Field(default_factory=PassengerSettings)  # type: ignore[arg-type]
+    rules: RulesSettings = Field(default_factory=RulesSettings)  # type: ignore[arg-type]
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)  # type: ignore[arg-type]
+    storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)  # type: ignore[arg-type]
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AppConfig:
+        lane_ids = [lane.id for lane in self.lanes]
+        if len(set(lane_ids)) != len(lane_ids):
+            raise ValueError(f"lane ids must be unique, got {lane_ids}")
+        ports = [lane.thermal.port for lane in self.lanes] + [
+            s.port for lane in self.lanes for s in lane.id_scanners
+        ]
+        dupes = sorted({p for p in ports if ports.count(p) > 1 and not p.startswith("loop://")})
+        if dupes:
+            raise ValueError(f"a serial port can serve one device only: {', '.join(dupes)}")
+        return self
+
+
+class ConfigError(Exception):
+    def __init__(self, source: str, errors: list[str]) -> None:
+        super().__init__(f"{source}: " + "; ".join(errors))
+        self.source = source
+        self.errors = errors
+
+    def render(self) -> str:
+        lines = [f"{self.source}: {len(self.errors)} configuration error(s):"]
+        lines += [f"  {e}" for e in self.errors]
+        return "\n".join(lines)
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    device_types = all_device_types()
+    parts: list[str] = []
+    for i, item in enumerate(loc):
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        # Discriminated unions put the tag in the location (thermal.gy_mcu90640.port): a user never wrote it.
+        elif (item in device_types and i > 0 and loc[i - 1] in ("thermal",)) or (
+            item in device_types and i > 0 and isinstance(loc[i - 1], int) and "id_scanners" in loc[: i - 1]
+        ):
+            continue
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def _reason(err: Any) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid":
+        return f"unknown device type; expected one of {', '.join(sorted(all_device_types()))}"
+    return str(msg).removeprefix("Value error, ")
+
+
+def validate_config(data: dict[str, Any], source: str) -> AppConfig:
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, [f"{_key_path(e['loc'])}: {_reason(e)}" for e in exc.errors()]) from None
+
+
+def load_config(path: Path) -> AppConfig:
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read file: {exc.strerror or exc}"]) from None
+    try:
+        data = tomllib.loads(text.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), ["not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"TOML syntax: {exc}"]) from None
+    return validate_config(data, str(path))
+
+
+def config_hash(config: AppConfig) -> str:
+    """Reported in the status message so the centre can tell which configuration a device runs."""
+    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
+
+
+def summary(config: AppConfig) -> str:
+    scanners = sum(len(lane.id_scanners) for lane in config.lanes)
+    return (
+        f"site {config.site_id}, device {config.device_id}: {len(config.lanes)} lane(s), "
+        f"{scanners} ID scanner(s), threshold {config.screening.threshold_c:.1f} °C, "
+        f"broker {config.broker.host}:{config.broker.port}"
+    )

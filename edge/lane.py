@@ -1,0 +1,172 @@
+"""One checkpoint lane: its devices, its screening, and the join of readings with ID scans.
+
+Each lane runs its own device threads and one worker thread, so a failing device degrades its own lane only.
+Frames are perishable (a bounded queue that drops the oldest and counts it); scans never are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from drivers.device import Device, DeviceItem
+from drivers.items import IdScan, ThermalFrame
+from drivers.registry import build_device
+from edge.passengers import Passenger, PassengerJoiner
+from edge.rules import Decision, RulesSettings, decide
+from edge.screening.pipeline import LaneScreener
+from edge.screening.settings import ScreeningSettings
+
+log = logging.getLogger(__name__)
+
+FRAME_QUEUE_LEN = 16
+PassengerSink = Callable[[Passenger, Decision], None]
+
+
+class Lane:
+    def __init__(
+        self,
+        lane_id: str,
+        thermal: Device,
+        scanners: list[Device],
+        screening: ScreeningSettings,
+        rules: RulesSettings,
+        join_window_s: float,
+        sink: PassengerSink,
+    ) -> None:
+        self.lane_id = lane_id
+        self.thermal = thermal
+        self.scanners = scanners
+        self.rules = rules
+        self.sink = sink
+        self.screener = LaneScreener(screening)
+        self.joiner = PassengerJoiner(lane_id, join_window_s, measurement_delay_s=screening.passenger_gap_s)
+        self.frames: queue.Queue[ThermalFrame] = queue.Queue(maxsize=FRAME_QUEUE_LEN)
+        self.scans: queue.Queue[IdScan] = queue.Queue()
+        self.counters: Counter[str] = Counter()
+        self.last_loop_mono = time.monotonic()
+        self._threads: list[threading.Thread] = []
+
+    @classmethod
+    def from_config(cls, lane_config: Any, app_config: Any, sink: PassengerSink) -> Lane:
+        thermal = build_device(f"{lane_config.id}.thermal", lane_config.thermal)
+        scanners = [
+            build_device(f"{lane_config.id}.idscan{i}", s) for i, s in enumerate(lane_config.id_scanners)
+        ]
+        return cls(
+            lane_config.id,
+            thermal,
+            scanners,
+            app_config.screening,
+            app_config.rules,
+            app_config.passengers.join_window_s,
+            sink,
+        )
+
+    @property
+    def devices(self) -> list[Device]:
+        return [self.thermal, *self.scanners]
+
+    def start(self, stop: threading.Event) -> None:
+        for device in self.devices:
+            t = threading.Thread(target=device.run, args=(stop, self._accept), name=f"dev-{device.device_id}")
+            t.daemon = True
+            t.start()
+            self._threads.append(t)
+        worker = threading.Thread(target=self._work, args=(stop,), name=f"lane-{self.lane_id}", daemon=True)
+        worker.start()
+        self._threads.append(worker)
+
+    def join(self, timeout_s: float) -> list[str]:
+        """Wait for this lane's threads; return the names of those that did not stop."""
+        deadline = time.monotonic() + timeout_s
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        return [t.name for t in self._threads if t.is_alive()]
+
+    def _accept(self, item: DeviceItem) -> None:
+        """Called on device threads: hand over and return at once."""
+        if isinstance(item, IdScan):
+            self.scans.put(item)
+            return
+        try:
+            self.frames.put_nowait(item)
+        except queue.Full:
+            # Under load a stale frame is worth less than a fresh one: drop the oldest.
+            try:
+                self.frames.get_nowait()
+                self.counters["frames_dropped"] += 1
+            except queue.Empty:
+                pass
+            self.frames.put_nowait(item)
+
+    def _work(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.last_loop_mono = time.monotonic()
+            try:
+                self.step(timeout_s=0.05)
+            except Exception:  # a bug in one passenger's processing must not kill the lane
+                self.counters["worker_errors"] += 1
+                log.exception("lane %s: error while processing; continuing", self.lane_id)
+        self.finish()
+
+    def step(self, timeout_s: float) -> None:
+        passengers: list[Passenger] = []
+        while True:
+            try:
+                scan = self.scans.get_nowait()
+            except queue.Empty:
+                break
+            self.counters["scans"] += 1
+            passengers += self.joiner.add_scan(scan)
+        try:
+            frame = self.frames.get(timeout=timeout_s)
+            self.counters["frames"] += 1
+            for m in self.screener.process(frame):
+                passengers += self.joiner.add_measurement(m)
+        except queue.Empty:
+            pass
+        now = time.monotonic()
+        for m in self.screener.flush(now):
+            passengers += self.joiner.add_measurement(m)
+        passengers += self.joiner.expire(now)
+        for p in passengers:
+            self._decide(p)
+
+    def finish(self) -> None:
+        """At shutdown: every scan and reading already received still becomes a decision."""
+        while True:
+            try:
+                self.joiner.add_scan(self.scans.get_nowait())
+            except queue.Empty:
+                break
+        for m in self.screener.flush(float("inf")):
+            for p in self.joiner.add_measurement(m):
+                self._decide(p)
+        for p in self.joiner.drain():
+            self._decide(p)
+
+    def _decide(self, p: Passenger) -> None:
+        m, doc = p.measurement, p.scan.document if p.scan else None
+        decision = decide(
+            temperature_status=m.status if m else None,
+            temperature_reasons=m.reasons if m else (),
+            region=doc.region if doc else None,
+            document_valid=doc.valid if doc else None,
+            document_failed_check=doc.failed_check if doc else None,
+            rules=self.rules,
+            today=dt.date.fromtimestamp(p.t_wall),
+        )
+        self.counters["screened" if m else "scans_unmatched"] += 1
+        if m and p.scan:
+            self.counters["joined"] += 1
+        if m:
+            self.counters[m.status] += 1
+        self.counters[f"category_{decision.category}"] += 1
+        self.sink(p, decision)

@@ -1,0 +1,126 @@
+"""The service: lanes → decisions → outbox → uplink, with one stop event for every thread."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from edge import __version__
+from edge.alerts import build_alert
+from edge.config import AppConfig, config_hash
+from edge.lane import Lane
+from edge.outbox import Outbox
+from edge.passengers import Passenger
+from edge.privacy import Pseudonymiser
+from edge.rules import Decision
+from edge.uplink import Uplink
+
+log = logging.getLogger(__name__)
+
+
+def load_pseudonymiser(config: AppConfig) -> Pseudonymiser:
+    key_file = config.privacy.hmac_key_file
+    if key_file is None:
+        # No site key configured: use a per-appliance random key so numbers never leave in clear; the centre
+        # can still de-duplicate within this device; a site key shared by all devices is the documented setup.
+        key_file = config.storage.state_dir / "pseudonym.key"
+        if not key_file.exists():
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(os.urandom(32))
+            log.warning("privacy.hmac_key_file not set: generated a per-device key at %s", key_file)
+    return Pseudonymiser.from_file(key_file, key_id=config.privacy.key_id)
+
+
+class Service:
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self.stop_event = threading.Event()
+        config.storage.state_dir.mkdir(parents=True, exist_ok=True)
+        self.pseudonymiser = load_pseudonymiser(config)
+        self.outbox = Outbox(
+            Path(config.storage.state_dir) / "outbox.sqlite3", config.storage.outbox_max_mb << 20
+        )
+        self.totals: Counter[str] = Counter()
+        self._totals_lock = threading.Lock()
+        self.lanes = [Lane.from_config(lane, config, self._on_passenger) for lane in config.lanes]
+        self.uplink = Uplink(
+            config.broker, self.outbox, config.site_id, config.device_id, status_provider=self.status
+        )
+
+    def _on_passenger(self, passenger: Passenger, decision: Decision) -> None:
+        """Runs on a lane's worker thread: the only duty is a committed outbox row for a non-clear outcome."""
+        with self._totals_lock:
+            self.totals["passengers"] += 1
+            self.totals["screened"] += passenger.measurement is not None
+            self.totals[decision.category] += 1
+        if decision.category == "clear":
+            return
+        payload = build_alert(
+            self.config.site_id,
+            self.config.device_id,
+            passenger,
+            decision,
+            self.config.privacy,
+            self.pseudonymiser,
+        )
+        self.outbox.append("alert", payload)
+        with self._totals_lock:
+            self.totals["alerts"] += 1
+        log.info(
+            "lane %s: %s (%s)",
+            passenger.lane_id,
+            decision.category,
+            ", ".join(r.code for r in decision.reasons),
+        )
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "software_version": __version__,
+            "config_hash": config_hash(self.config),
+            "devices": [d.status() for lane in self.lanes for d in lane.devices],
+            "lanes": {lane.lane_id: dict(lane.counters) for lane in self.lanes},
+        }
+
+    def start(self) -> None:
+        self.uplink.start()
+        for lane in self.lanes:
+            lane.start(self.stop_event)
+        log.info(
+            "checkpoint-edge %s started: %d lane(s), site %s, device %s",
+            __version__,
+            len(self.lanes),
+            self.config.site_id,
+            self.config.device_id,
+        )
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop devices and lanes (each lane turns what it holds into decisions), then the uplink."""
+        deadline = time.monotonic() + timeout_s
+        self.stop_event.set()
+        stuck = [
+            name for lane in self.lanes for name in lane.join(max(0.1, deadline - time.monotonic() - 1.0))
+        ]
+        if stuck:
+            log.error("threads did not stop in time: %s", ", ".join(stuck))
+        self.uplink.stop(timeout_s=max(0.5, deadline - time.monotonic()))
+        self.outbox.close()
+
+    def run_until_signalled(self) -> int:
+        def _request_stop(signum: int, _frame: object) -> None:
+            log.info("received %s: stopping", signal.Signals(signum).name)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, _request_stop)
+        signal.signal(signal.SIGINT, _request_stop)
+        self.start()
+        while not self.stop_event.wait(1.0):
+            pass
+        self.stop()
+        return 0
