@@ -63,6 +63,17 @@ class IdScan:
     document: IdDocument
 
 
+@dataclass(frozen=True)
+class VisibleFrame:
+    """One picture from a lane's visible-light camera (paired with the thermal sensor for face finding)."""
+
+    device_id: str
+    seq: int
+    t_mono: float
+    t_wall: float
+    bgr: np.ndarray  # uint8, H×W×3, OpenCV channel order
+
+
 ParsedItem = ThermalImage | IdDocument | Rejected
 
 

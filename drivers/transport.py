@@ -1,4 +1,4 @@
-"""Serial transport: open any pyserial URL exclusively, read with timeouts, and report the link's state.
+"""Serial transport: open any pyserial URL exclusively, read with timeouts, reconnect with backoff.
 
 Parsing never happens here; a device feeds what this layer reads into its pure parser.
 """
@@ -6,22 +6,21 @@ Parsing never happens here; a device feeds what this layer reads into its pure p
 from __future__ import annotations
 
 import contextlib
-import logging
+import errno
 import random
 import re
 import threading
 import time
-from dataclasses import dataclass
 from typing import Annotated
 
 import serial
 from pydantic import AfterValidator
 
-log = logging.getLogger(__name__)
-
 # pyserial's URL handlers (serial/urlhandler/protocol_*.py) that make sense for a device link.
 _URL_SCHEMES = ("loop", "socket", "rfc2217", "spy", "hwgrep", "alt", "cp2110")
 _URL_RE = re.compile(rf"^({'|'.join(_URL_SCHEMES)})://.*$")
+# Open failures a retry cannot fix without a technician (wrong permissions, another process owns the port).
+_PERMANENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EAGAIN, errno.EBUSY}
 
 
 def check_serial_port(value: str) -> str:
@@ -35,30 +34,42 @@ SerialPortName = Annotated[str, AfterValidator(check_serial_port)]
 
 
 class DeviceGone(Exception):
-    """The link failed (unplugged, I/O error, refused): the device loop closes and reconnects."""
+    """The link failed (unplugged, I/O error, refused): the device loop closes and reconnects.
 
+    `permanent` marks failures that retrying will not fix on its own (permission denied, port locked by
+    another process, a device that answers in a protocol we do not speak); the device reports them as
+    "failed" rather than "reconnecting", and keeps retrying at the backoff ceiling.
+    """
 
-@dataclass(frozen=True)
-class LinkState:
-    state: str  # "connecting" | "connected" | "reconnecting" | "stopped"
-    since_wall: float
-    last_error: str | None = None
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class Backoff:
-    """Capped exponential backoff with full jitter; cancellable through the stop event."""
+    """Capped exponential backoff with jitter; cancellable through the stop event.
 
-    def __init__(self, floor_s: float = 0.2, ceiling_s: float = 10.0) -> None:
+    The ceiling is short by default (1 s): reopening a missing port costs one failed open(2), and a
+    replugged device must be back within ~2 s. Half of each wait is jitter so that several devices
+    on one USB hub do not retry in lockstep.
+    """
+
+    def __init__(self, floor_s: float = 0.1, ceiling_s: float = 1.0) -> None:
+        if not 0 < floor_s <= ceiling_s:
+            raise ValueError("need 0 < floor_s <= ceiling_s")
         self.floor_s, self.ceiling_s = floor_s, ceiling_s
-        self._attempt = 0
+        self.attempt = 0
 
     def reset(self) -> None:
-        self._attempt = 0
+        self.attempt = 0
+
+    def next_delay_s(self) -> float:
+        cap = min(self.ceiling_s, self.floor_s * (2 ** min(self.attempt, 30)))
+        self.attempt += 1
+        return cap / 2 + random.uniform(0.0, cap / 2)
 
     def wait(self, stop: threading.Event) -> None:
-        cap = min(self.ceiling_s, self.floor_s * (2**self._attempt))
-        self._attempt += 1
-        stop.wait(random.uniform(self.floor_s, max(self.floor_s, cap)))
+        stop.wait(self.next_delay_s())
 
 
 class SerialLink:
@@ -68,15 +79,25 @@ class SerialLink:
         self.port, self.baudrate, self.read_timeout_s = port, baudrate, read_timeout_s
         self._serial: serial.SerialBase | None = None
 
+    @property
+    def is_open(self) -> bool:
+        return self._serial is not None
+
     def open(self) -> None:
-        try:
+        kwargs: dict[str, object] = {"baudrate": self.baudrate, "timeout": self.read_timeout_s}
+        if "://" not in self.port:
             # exclusive=True: a second process on the same port would silently steal bytes (pyserial #86).
-            kwargs: dict[str, object] = {"baudrate": self.baudrate, "timeout": self.read_timeout_s}
-            if "://" not in self.port:
-                kwargs["exclusive"] = True
+            kwargs["exclusive"] = True
+        try:
             self._serial = serial.serial_for_url(self.port, **kwargs)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise DeviceGone(f"cannot open {self.port}: {exc}") from exc
+        except ValueError as exc:
+            raise DeviceGone(f"cannot open {self.port}: {exc}", permanent=True) from exc
+        except (serial.SerialException, OSError) as exc:
+            code = getattr(exc, "errno", None)
+            locked = "exclusively lock" in str(exc)
+            raise DeviceGone(
+                f"cannot open {self.port}: {exc}", permanent=locked or code in _PERMANENT_ERRNOS
+            ) from exc
 
     def close(self) -> None:
         if self._serial is not None:
@@ -84,8 +105,16 @@ class SerialLink:
                 self._serial.close()
             self._serial = None
 
+    def set_baudrate(self, baudrate: int) -> None:
+        """After telling a device to switch speed, follow it."""
+        self.baudrate = baudrate
+        try:
+            self._require().baudrate = baudrate
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise DeviceGone(f"cannot set {baudrate} baud on {self.port}: {exc}") from exc
+
     def read(self, max_bytes: int = 4096) -> bytes:
-        """Up to max_bytes; blocks at most read_timeout_s when nothing is waiting."""
+        """Up to max_bytes; blocks at most read_timeout_s when nothing is waiting (no busy loop)."""
         s = self._require()
         try:
             waiting = s.in_waiting

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from drivers.device import StreamDevice
 from drivers.idscan import aamva
 from drivers.items import IdDocument, ParsedItem, Rejected
 from drivers.transport import SerialPortName
@@ -304,3 +305,15 @@ class BarcodeParser:
         if not aamva.looks_like_aamva(payload):
             payload = payload.rstrip(b"\r\n")
         out.append(self._decoder.decode(payload))
+
+
+class BarcodeScannerDevice(StreamDevice):
+    kind = "idscan"
+
+    def __init__(self, device_id: str, config: BarcodeScannerConfig) -> None:
+        self.config = config
+        super().__init__(device_id, config.port, config.baudrate)
+        self.idle_gap_s = config.framing.idle_gap_s
+
+    def new_parser(self) -> BarcodeParser:
+        return BarcodeParser.from_config(self.config)

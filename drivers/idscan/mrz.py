@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from drivers.device import StreamDevice
 from drivers.items import IdDocument, ParsedItem, Rejected
 from drivers.transport import SerialPortName
 from edge.strict import StrictModel
@@ -306,3 +307,16 @@ class MrzReaderConfig(StrictModel):
     idle_gap_s: float = Field(
         default=0.5, gt=0.0, le=10.0, description="Silence after which a zone missing lines is dropped, s."
     )
+
+
+class MrzReaderDevice(StreamDevice):
+    kind = "idscan"
+
+    def __init__(self, device_id: str, config: MrzReaderConfig) -> None:
+        self.config = config
+        super().__init__(device_id, config.port, config.baudrate)
+        self.idle_gap_s = config.idle_gap_s
+
+    def new_parser(self) -> MrzParser:
+        # The reference date only places two-digit years; refreshing it at each (re)connect is plenty.
+        return MrzParser(reference_date=date.today())

@@ -9,6 +9,7 @@ The photo blob that follows is never decoded, logged or kept.
 
 from __future__ import annotations
 
+import enum
 import struct
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pydantic import Field
 
 from drivers.device import Emit, SerialDevice
 from drivers.idscan import resident_id_number as ric
-from drivers.items import IdDocument, IdScan, Rejected
+from drivers.items import IdDocument, IdScan, ParsedItem, Rejected
 from drivers.transport import DeviceGone, SerialPortName, monotonic_now
 from edge.strict import StrictModel
 
@@ -29,6 +30,7 @@ CMD_SAM_STATUS = (0x11, 0xFF)
 CMD_FIND_CARD = (0x20, 0x01)
 CMD_SELECT_CARD = (0x20, 0x02)
 CMD_READ_BASE = (0x30, 0x01)
+CMD_SET_MAX_RF = (0x61, 0xFF)
 
 SW_OK = 0x90
 SW_CARD_FOUND = 0x9F
@@ -125,23 +127,42 @@ def _iso(yyyymmdd: str) -> str | None:
     )
 
 
+_NUMBER_CHECKS = {
+    "format": "format:number",
+    "birth_date": "format:number",
+    "check_digit": "check_digit:number",
+}
+
+
 def decode_text_block(text: bytes) -> IdDocument:
-    """The 256-byte UCS-2 LE block of a 30 01 response. Address, nation and authority stay on the device."""
+    """The 256-byte UCS-2 LE block of a 30 01 response. Address, nation and authority stay on the device.
+
+    Besides the number's own check character, the birth date and sex printed in the text must agree with
+    the ones the number encodes: a mismatch means a corrupted or forged card, never a good read.
+    """
     if len(text) != TEXT_BLOCK_LEN:
         return IdDocument("cn_resident_id", number="", valid=False, failed_check="text_length")
     number = _field(text, 122, 36)
-    sex_code = _field(text, 30, 2)
+    sex = {"1": "M", "2": "F"}.get(_field(text, 30, 2))
+    birth = _iso(_field(text, 36, 16))
     failed = ric.failed_check(number)
+    failed_check = _NUMBER_CHECKS.get(failed, failed) if failed else None
+    if failed_check is None and birth != ric.birth_date_iso(number):
+        failed_check = "mismatch:birth_date"
+    if failed_check is None and sex is not None and sex != ric.sex(number):
+        failed_check = "mismatch:sex"
+    valid_from = _iso(_field(text, 188, 16))
     return IdDocument(
         doc_type="cn_resident_id",
         number=number,
         name=_field(text, 0, 30),
-        birth_date=_iso(_field(text, 36, 16)),
-        sex={"1": "M", "2": "F"}.get(sex_code),
-        region=number[:6] if failed is None else "",
+        birth_date=birth,
+        sex=sex,
+        region=ric.region_code(number) if failed is None else "",
         expiry=_iso(_field(text, 204, 16)),  # "长期" (indefinite) has no date: None
-        valid=failed is None,
-        failed_check=failed,
+        valid=failed_check is None,
+        failed_check=failed_check,
+        extra={"valid_from": valid_from} if valid_from else {},
     )
 
 
@@ -183,61 +204,149 @@ def decode_read_base(data: bytes) -> IdDocument:
     return decode_text_block(data[4 : 4 + text_len])
 
 
+def is_read_base_response(frame: SamFrame) -> bool:
+    """A successful 30 01 answer: status 00 00 90 followed by the two BE16 lengths and the text block."""
+    return frame.body[:3] == b"\x00\x00\x90" and len(frame.data) >= 4 + TEXT_BLOCK_LEN
+
+
+class SamSessionParser:
+    """Reader→host bytes of a whole session -> one IdDocument per successful read-base response.
+
+    Status, find and select answers carry no document and produce nothing; broken frames are Rejected.
+    Pure, like every parser: the `read` technician command and the fuzz tests use it on recorded bytes.
+    """
+
+    def __init__(self) -> None:
+        self._frames = SamFrameParser()
+
+    def feed(self, chunk: bytes) -> list[ParsedItem]:
+        out: list[ParsedItem] = []
+        for item in self._frames.feed(chunk):
+            if isinstance(item, Rejected):
+                out.append(item)
+            elif is_read_base_response(item):
+                out.append(decode_read_base(item.data))
+        return out
+
+
+class PollState(enum.Enum):
+    FIND = "find"  # looking for a card (20 01) every poll interval
+    SELECT = "select"  # a card answered: select it (20 02)
+    READ = "read"  # read the base message (30 01)
+    CARD_PRESENT = "card_present"  # read done; wait until the card leaves before reading again
+
+
 class SamReaderConfig(StrictModel):
     type: Literal["sam_id_reader"]
     port: SerialPortName = Field(description="pyserial URL or device path of the reader.")
-    baudrate: int = Field(115200, ge=1200, le=921600, description="Every known SAM reader uses 115200.")
-    poll_interval_s: float = Field(0.5, gt=0.0, le=5.0, description="How often to look for a card, s.")
-    response_timeout_s: float = Field(2.5, gt=0.0, le=10.0, description="Longest wait for a response, s.")
+    baudrate: int = Field(
+        default=115200, ge=1200, le=921600, description="Every known SAM reader uses 115200."
+    )
+    poll_interval_s: float = Field(
+        default=0.5, gt=0.0, le=5.0, description="How often to look for a card, s."
+    )
+    response_timeout_s: float = Field(
+        default=2.5, gt=0.0, le=10.0, description="Longest wait for a response (a base read takes ~2 s), s."
+    )
+    repeat_suppress_s: float = Field(
+        default=3.0,
+        ge=0.0,
+        le=60.0,
+        description="The same card read again within this time is not reported twice, s.",
+    )
 
 
 class SamReaderDevice(SerialDevice):
+    """Polling state machine: status at connect, then find → select → read → wait for the card to leave.
+
+    Every status word is handled: 9F/80 from find, 90/81 from select, 90/41 from read; any other word is
+    counted as sw_<cmd>_<sw3> and the machine returns to FIND. A reader that stops answering is "gone".
+    """
+
     kind = "idscan"
 
     def __init__(self, device_id: str, config: SamReaderConfig) -> None:
         super().__init__(device_id, config.port, config.baudrate)
         self.config = config
         self.parser = SamFrameParser()
-        self._card_present = False  # a card left on the reader is reported once, not once per poll
+        self.poll_state = PollState.FIND
+        self._last_number: str | None = None
+        self._last_emit_mono = 0.0
 
     def initialise(self) -> None:
         self.parser = SamFrameParser()
         self.link.reset_input()
         reply = self._transact(*CMD_SAM_STATUS)
         if reply.sw3 != SW_OK:
-            raise DeviceGone(f"SAM status {reply.sw3:#04x}")
-        self._card_present = False
+            raise DeviceGone(f"wrong mode: SAM status {reply.sw3:#04x}")
+        # hev-idcard-reader raises the RF frame size once after a good status; older readers ignore it.
+        self._transact(*CMD_SET_MAX_RF, data=b"\x50")
+        self.poll_state = PollState.FIND
 
     def serve(self, emit: Emit) -> None:
-        found = self._transact(*CMD_FIND_CARD)
-        if found.sw3 != SW_CARD_FOUND:
-            self._card_present = False
-            time.sleep(self.config.poll_interval_s)
-            return
-        if self._card_present:
-            time.sleep(self.config.poll_interval_s)
-            return
-        if self._transact(*CMD_SELECT_CARD).sw3 != SW_OK:
-            self.rejected["select_failed"] += 1
-            return
-        reply = self._transact(*CMD_READ_BASE)
-        if reply.sw3 != SW_OK:
-            self.rejected[f"read_failed_{reply.sw3:02x}"] += 1
-            return
-        t_mono, t_wall = monotonic_now()
-        self._card_present = True
-        self._count_item()
-        emit(IdScan(self.device_id, t_mono, t_wall, decode_read_base(reply.data)))
+        state = self.poll_state
+        if state in (PollState.FIND, PollState.CARD_PRESENT):
+            reply = self._transact(*CMD_FIND_CARD)
+            if reply.sw3 == SW_CARD_FOUND:
+                if state == PollState.FIND:
+                    self.poll_state = PollState.SELECT
+                    return
+            elif reply.sw3 == SW_NO_CARD:
+                self.poll_state = PollState.FIND
+            else:
+                self._unexpected("find", reply)
+                self.poll_state = PollState.FIND
+            self.stop_event.wait(self.config.poll_interval_s)
+        elif state == PollState.SELECT:
+            reply = self._transact(*CMD_SELECT_CARD)
+            if reply.sw3 == SW_OK:
+                self.poll_state = PollState.READ
+                return
+            if reply.sw3 == SW_SELECT_FAILED:
+                self._count(self.rejected, "select_failed")
+            else:
+                self._unexpected("select", reply)
+            self.poll_state = PollState.FIND
+        else:
+            reply = self._transact(*CMD_READ_BASE)
+            if reply.sw3 != SW_OK or not is_read_base_response(reply):
+                if reply.sw3 == SW_READ_FAILED:
+                    self._count(self.rejected, "read_failed")  # the card left mid-read
+                else:
+                    self._unexpected("read", reply)
+                self.poll_state = PollState.FIND
+                return
+            t_mono, t_wall = monotonic_now()
+            self.poll_state = PollState.CARD_PRESENT
+            document = decode_read_base(reply.data)
+            repeated = document.number == self._last_number
+            if repeated and t_mono - self._last_emit_mono < self.config.repeat_suppress_s:
+                return
+            self._last_number, self._last_emit_mono = document.number, t_mono
+            if not document.valid:
+                self._count(self.invalid, document.failed_check or "unknown")
+            self._count_item()
+            emit(IdScan(self.device_id, t_mono, t_wall, document))
 
-    def _transact(self, cmd: int, para: int) -> SamFrame:
-        self.link.write(encode_command(cmd, para))
+    def _unexpected(self, step: str, reply: SamFrame) -> None:
+        self.last_rejected = f"sw_{step}_{reply.sw3 & 0xFF:02x}"
+        self._count(self.rejected, self.last_rejected)
+
+    def extra_status(self) -> dict[str, object]:
+        return {"poll_state": self.poll_state.value}
+
+    def _transact(self, cmd: int, para: int, data: bytes = b"") -> SamFrame:
+        self.link.write(encode_command(cmd, para, data))
         deadline = time.monotonic() + self.config.response_timeout_s
         while time.monotonic() < deadline:
             for item in self.parser.feed(self.link.read()):
                 if isinstance(item, Rejected):
-                    self.rejected[item.reason] += 1
-                else:
+                    self.last_rejected = item.reason
+                    self._count(self.rejected, item.reason)
+                elif len(item.body) >= 3:
                     return item
+                else:
+                    self._count(self.rejected, "short_response")
         raise DeviceGone(
             f"no response to command {cmd:02x} {para:02x} within {self.config.response_timeout_s} s"
         )

@@ -8,8 +8,16 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import termios
 import tty
 from pathlib import Path
+
+# termios speed constants -> baud, for reading back what the driver set on its end.
+_SPEEDS = {
+    getattr(termios, f"B{baud}"): baud
+    for baud in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+    if hasattr(termios, f"B{baud}")
+}
 
 
 class PtyLink:
@@ -42,6 +50,17 @@ class PtyLink:
                 tmp.unlink()
             tmp.symlink_to(self.slave_name)
             tmp.replace(self.link_path)
+
+    def host_baudrate(self) -> int | None:
+        """The speed the driver set on the slave: a pty shares one termios between both ends, which lets a
+        simulator behave like a UART at another speed (garbage both ways) when the two disagree."""
+        fd = self._master
+        if fd is None:
+            return None
+        try:
+            return _SPEEDS.get(termios.tcgetattr(fd)[5])
+        except (OSError, termios.error):
+            return None
 
     def unplug(self) -> None:
         for fd in (self._master, self._slave):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,21 +17,41 @@ _PHOTO = bytes(1024)  # the real photo is an encrypted WLT blob; its content nev
 
 
 class SamReaderSimulator(Simulator):
-    def __init__(self, card_source: CardSource, link_path: Path | None = None) -> None:
-        super().__init__(link_path)
+    def __init__(
+        self, card_source: CardSource, link_path: Path | None = None, *, seed: int | None = None
+    ) -> None:
+        super().__init__(link_path, seed=seed)
         self.card_source = card_source
         self.parser = proto.SamFrameParser()
         self.reads_served = 0
+        self.commands: list[tuple[int, int]] = []
         self._selected: bytes | None = None
+        self._sam_ready_at = 0.0
+        self._not_ready_sw = 0x00
+
+    def power_on(self) -> None:
+        super().power_on()
+        self.parser = proto.SamFrameParser()
+        self._selected = None
+
+    def reboot(self, *, sam_not_ready_s: float = 0.0, status_word: int = 0x00) -> None:
+        """The reader resets; its SAM module answers status with `status_word` until it is ready."""
+        self.power_on()
+        self._sam_ready_at = time.monotonic() + sam_not_ready_s
+        self._not_ready_sw = status_word
 
     def step(self) -> None:
-        for item in self.parser.feed(self.link.read(timeout_s=0.05)):
+        for item in self.parser.feed(self.receive(timeout_s=0.05)):
             if isinstance(item, Rejected):
                 continue
-            self.link.write(self._answer(item.body[0], item.body[1] if len(item.body) > 1 else 0))
+            cmd, para = item.body[0], item.body[1] if len(item.body) > 1 else 0
+            self.commands.append((cmd, para))
+            self.send(self._answer(cmd, para))
 
     def _answer(self, cmd: int, para: int) -> bytes:
         card = self.card_source()
+        if (cmd, para) == proto.CMD_SAM_STATUS and time.monotonic() < self._sam_ready_at:
+            return proto.encode_response(self._not_ready_sw)
         if (cmd, para) in (proto.CMD_SAM_STATUS, (0x10, 0xFF), (0x61, 0xFF)):
             return proto.encode_response(proto.SW_OK)
         if (cmd, para) == proto.CMD_FIND_CARD:

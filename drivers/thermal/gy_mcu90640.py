@@ -6,16 +6,20 @@ Wire format (vendor manual §IV, re-derived in shared/docs/protocols.md §1.1): 
 
 from __future__ import annotations
 
+import logging
 import struct
+import time
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from drivers.device import Emit, SerialDevice
-from drivers.items import ParsedItem, Rejected, ThermalFrame, ThermalImage
-from drivers.transport import SerialPortName, monotonic_now
+from drivers.device import Emit, StreamDevice
+from drivers.items import ParsedItem, Rejected, ThermalImage
+from drivers.transport import DeviceGone, SerialPortName, monotonic_now
 from edge.strict import StrictModel
+
+log = logging.getLogger(__name__)
 
 ROWS, COLS = 24, 32
 FRAME_LEN = 1544
@@ -47,6 +51,18 @@ BAUD_CODES = {9600: 0x01, 115200: 0x02, 460800: 0x03}
 RATE_CODES = {0.5: 0x00, 1.0: 0x01, 2.0: 0x02, 4.0: 0x03, 8.0: 0x04}
 CMD_CONTINUOUS = command(0x35, 0x02)
 CMD_QUERY_MODE = command(0x35, 0x01)
+
+
+BITS_PER_BYTE = 10  # 8N1: start + 8 data + stop
+
+
+def wire_time_s(baudrate: int) -> float:
+    """How long one frame occupies the line: 33.5 ms at 460800 baud, 134 ms at 115200."""
+    return FRAME_LEN * BITS_PER_BYTE / baudrate
+
+
+def cmd_baud(baudrate: int) -> bytes:
+    return command(0x15, BAUD_CODES[baudrate])
 
 
 def cmd_rate(rate_hz: float) -> bytes:
@@ -82,7 +98,7 @@ class GyMcu90640Parser:
                 return out
             frame = bytes(self._buf[:FRAME_LEN])
             (stored,) = struct.unpack_from("<H", frame, 1542)
-            if frame_checksum(frame) != stored:
+            if int(np.frombuffer(frame, dtype="<u2", count=771).sum()) & 0xFFFF != stored:
                 # A false header inside noise: skip past it and search again rather than dropping 1544 bytes.
                 out.append(Rejected("checksum", len(HEADER)))
                 del self._buf[: len(HEADER)]
@@ -97,10 +113,16 @@ class GyMcu90640Parser:
 class GyMcu90640Config(StrictModel):
     type: Literal["gy_mcu90640"]
     port: SerialPortName = Field(description="pyserial URL or device path, e.g. /dev/serial/by-path/…")
-    baudrate: Literal[9600, 115200, 460800] = Field(115200, description="UART speed; 8 Hz needs 460800.")
-    rate_hz: float = Field(4.0, description="Requested refresh rate, Hz: one of 0.5, 1, 2, 4, 8.")
-    emissivity: float = Field(0.98, ge=0.1, le=1.0, description="Skin emissivity (IEC 80601-2-59: 0.98).")
-
+    baudrate: Literal[9600, 115200, 460800] = Field(
+        default=115200, description="UART speed; the module is switched to it after every connect."
+    )
+    rate_hz: float = Field(default=4.0, description="Requested refresh rate, Hz: one of 0.5, 1, 2, 4, 8.")
+    emissivity: float = Field(
+        default=0.98, ge=0.1, le=1.0, description="Skin emissivity (IEC 80601-2-59: 0.98)."
+    )
+    mode: Literal["continuous", "query"] = Field(
+        default="continuous", description="continuous: the module streams; query: one frame per request."
+    )
 
     @field_validator("rate_hz")
     @classmethod
@@ -109,31 +131,126 @@ class GyMcu90640Config(StrictModel):
             raise ValueError(f"must be one of {sorted(RATE_CODES)}")
         return value
 
+    @model_validator(mode="after")
+    def _fits_the_wire(self) -> GyMcu90640Config:
+        if self.rate_hz * wire_time_s(self.baudrate) > 1.0:
+            fastest = max(b for b in BAUD_CODES if self.rate_hz * wire_time_s(b) <= 1.0)
+            raise ValueError(
+                f"{self.rate_hz} Hz does not fit {self.baudrate} baud "
+                f"({wire_time_s(self.baudrate) * 1000:.0f} ms per frame); use baudrate {fastest}"
+            )
+        return self
 
-class GyMcu90640Device(SerialDevice):
+
+class GyMcu90640Device(StreamDevice):
     kind = "thermal"
+    # Frames further apart than this many nominal intervals are an outage or a stall, not a rate sample.
+    _GAP_FACTOR = 4.0
 
     def __init__(self, device_id: str, config: GyMcu90640Config) -> None:
-        super().__init__(device_id, config.port, config.baudrate)
         self.config = config
-        self.parser = GyMcu90640Parser()
-        self.seq = 0
+        super().__init__(device_id, config.port, config.baudrate)
+        self.silence_timeout_s = max(2.0, 3.0 / config.rate_hz) + wire_time_s(config.baudrate)
+        self.frame_interval_s: float | None = None  # measured (EWMA), not taken from the rate table
+        self.baud_corrections = 0
+        self._last_frame_mono: float | None = None
+        self._interval_samples = 0
+        self._rate_warned = False
+        self._last_query_mono = 0.0
+        self._pending: list[ParsedItem] = []
 
-    def initialise(self) -> None:
-        # The module may have rebooted into a saved mode: re-send everything after every (re)connect.
-        self.parser = GyMcu90640Parser()
-        for cmd in (cmd_rate(self.config.rate_hz), cmd_emissivity(self.config.emissivity), CMD_CONTINUOUS):
+    def new_parser(self) -> GyMcu90640Parser:
+        return GyMcu90640Parser()
+
+    def configure(self) -> None:
+        """Re-send baud, rate, emissivity and mode after every (re)connect, then prove a frame arrives.
+
+        The module may have rebooted into a saved baud rate or query mode. If nothing valid arrives at the
+        configured speed, try the other speeds and command the module back to ours.
+        """
+        self._last_frame_mono = None
+        self._pending = []
+        target = self.config.baudrate
+        self._send_mode()
+        if self._frame_arrives():
+            return
+        for other in (b for b in (115200, 460800, 9600) if b != target):
+            self.link.set_baudrate(other)
+            self.link.write(cmd_baud(target))
+            time.sleep(0.1)  # tcdrain returned; give a slow module time to act before our speed changes
+            self.link.set_baudrate(target)
+            self.link.reset_input()
+            self.parser = self.new_parser()
+            self._send_mode()
+            if self._frame_arrives():
+                self.baud_corrections += 1
+                return
+        raise DeviceGone(
+            f"wrong mode: no valid frame at {target} baud, nor after switching from 9600/115200/460800"
+        )
+
+    def _send_mode(self) -> None:
+        mode = CMD_QUERY_MODE if self.config.mode == "query" else CMD_CONTINUOUS
+        for cmd in (cmd_rate(self.config.rate_hz), cmd_emissivity(self.config.emissivity), mode):
             self.link.write(cmd)
+        self._last_query_mono = time.monotonic()
+
+    def _frame_arrives(self) -> bool:
+        # Long enough for one frame at the slowest rate the firmware might really be running.
+        deadline = time.monotonic() + max(1.0, 1.5 / self.config.rate_hz) + wire_time_s(self.link.baudrate)
+        while time.monotonic() < deadline:
+            chunk = self.link.read()
+            if not chunk:
+                continue
+            items = self.parser.feed(chunk)
+            self._pending.extend(items)
+            if any(isinstance(x, ThermalImage) for x in items):
+                return True
+        return False
 
     def serve(self, emit: Emit) -> None:
-        chunk = self.link.read()
-        if not chunk:
+        if self._pending:
+            items, self._pending = self._pending, []
+            self.handle(items, *monotonic_now(), emit)
+        if self.config.mode == "query":
+            now = time.monotonic()
+            waited = now - self._last_query_mono
+            due = 1.0 / self.config.rate_hz
+            # Ask for the next frame on schedule; ask again if a request or its answer was lost.
+            if (self._last_frame_mono is not None and self._last_frame_mono >= self._last_query_mono
+                    and waited >= due) or waited >= due + 2 * wire_time_s(self.link.baudrate) + 0.5:
+                self.link.write(CMD_QUERY_MODE)
+                self._last_query_mono = now
+        super().serve(emit)
+
+    def after_frame(self, t_mono: float) -> None:
+        last, self._last_frame_mono = self._last_frame_mono, t_mono
+        if last is None:
             return
-        t_mono, t_wall = monotonic_now()
-        for item in self.parser.feed(chunk):
-            if isinstance(item, Rejected):
-                self.rejected[item.reason] += 1
-            elif isinstance(item, ThermalImage):
-                self.seq += 1
-                self._count_item()
-                emit(ThermalFrame(self.device_id, self.seq, t_mono, t_wall, item.temps_c, item.ambient_c))
+        interval = t_mono - last
+        if interval > self._GAP_FACTOR * max(1.0 / self.config.rate_hz, self.frame_interval_s or 0.0):
+            return
+        self._interval_samples += 1
+        alpha = 0.1 if self._interval_samples > 10 else 1.0 / self._interval_samples
+        previous = self.frame_interval_s
+        self.frame_interval_s = interval if previous is None else previous + alpha * (interval - previous)
+        if self._interval_samples == 32 and not self._rate_warned:
+            measured_hz = 1.0 / self.frame_interval_s
+            if abs(measured_hz - self.config.rate_hz) > 0.3 * self.config.rate_hz:
+                # protocols.md §1.1: firmware variants disagree on the refresh-rate codes.
+                self._rate_warned = True
+                log.warning(
+                    "device %s: requested %.1f Hz but frames arrive at %.2f Hz (firmware rate table differs)",
+                    self.device_id,
+                    self.config.rate_hz,
+                    measured_hz,
+                )
+
+    def extra_status(self) -> dict[str, object]:
+        interval = self.frame_interval_s
+        return {
+            "requested_rate_hz": self.config.rate_hz,
+            "measured_rate_hz": round(1.0 / interval, 3) if interval else None,
+            "frame_interval_s": round(interval, 4) if interval else None,
+            "baud_corrections": self.baud_corrections,
+        }
