@@ -19,33 +19,36 @@ from edge.strict import StrictModel
 
 class DecisionSettings(StrictModel):
     policy: Literal["absolute", "adaptive"] = Field(
-        "absolute",
+        default="absolute",
         description="absolute: fixed threshold; adaptive: recent normal readings + allowed deviation.",
     )
     recheck: bool = Field(
-        False,
+        default=False,
         description="A first elevated reading asks for a second measurement before referral.",
     )
     recheck_window_s: float = Field(
-        30.0, gt=0.0, le=600.0, description="The second measurement must come within this time, s."
+        default=30.0, gt=0.0, le=600.0, description="The second measurement must come within this time, s."
     )
     adaptive_window: int = Field(
-        10, ge=3, le=100, description="Normal readings kept for the adaptive baseline."
+        default=10, ge=3, le=100, description="Normal readings kept for the adaptive baseline."
     )
     adaptive_trim: int = Field(
-        1,
+        default=1,
         ge=0,
         le=10,
         description="Highest and lowest readings dropped (each) before averaging the baseline.",
     )
     adaptive_deviation_c: float = Field(
-        1.0, ge=0.1, le=3.0, description="Alarm when core exceeds the baseline by this much, °C."
+        default=1.0, ge=0.1, le=3.0, description="Alarm when core exceeds the baseline by this much, °C."
     )
     adaptive_idle_reset_s: float = Field(
-        1800.0, gt=0.0, description="The baseline restarts after this long without a passenger, s."
+        default=1800.0, gt=0.0, description="The baseline restarts after this long without a passenger, s."
     )
     adaptive_min_readings: int = Field(
-        3, ge=1, le=100, description="Until this many normals are seen, the absolute threshold decides."
+        default=3,
+        ge=1,
+        le=100,
+        description="Until this many normals are seen, the absolute threshold decides.",
     )
 
 

@@ -99,7 +99,8 @@ def measure_face(
         eye_r, eye_l, nose, mouth_r, mouth_l = (face.landmarks[i] for i in range(5))
         ipd = float(np.hypot(*(eye_l - eye_r)))
         # Inner canthus ≈ a quarter of the way from each eye centre toward the other (anthropometry).
-        radius = max(0.1 * ipd, 0.75)
+        # Eyes placed from face proportions are only roughly right: search twice as wide around them.
+        radius = max((0.2 if face.landmarks_estimated else 0.1) * ipd, 0.75)
         c_r = _disc_max(temps_c, *_xy(eye_r + 0.25 * (eye_l - eye_r)), radius)
         c_l = _disc_max(temps_c, *_xy(eye_l + 0.25 * (eye_r - eye_l)), radius)
         sides = [c for c in (c_r, c_l) if c is not None]
