@@ -13,6 +13,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ class SceneRenderer:
             if start <= t < end:
                 return encode_text_block(
                     p.name,
-                    "1",
+                    "1" if int(p.id_number[16]) % 2 else "2",  # sex agrees with the number's parity
                     "01",
                     p.id_number[6:14],
                     "示例路1号",
@@ -121,14 +122,9 @@ def expected_alerts(
     return out
 
 
-DEMO_CONFIG = """\
-# Written by `checkpoint-edge demo`: one lane on simulated devices.
-site_id = "demo-station"
-device_id = "gate-01"
-log_level = "WARNING"
-
+LANE_CONFIG = """
 [[lanes]]
-id = "lane-1"
+id = "{lane_id}"
 [lanes.thermal]
 type = "gy_mcu90640"
 port = "{thermal_port}"
@@ -138,7 +134,14 @@ rate_hz = 8.0
 type = "sam_id_reader"
 port = "{reader_port}"
 poll_interval_s = 0.1
+"""
 
+APPLIANCE_CONFIG = """\
+# Written by checkpoint-edge's simulated checkpoint: every lane on simulated devices.
+site_id = "demo-station"
+device_id = "gate-01"
+log_level = "WARNING"
+{lanes}
 [screening]
 threshold_c = 37.3
 
@@ -156,6 +159,50 @@ state_dir = "{state_dir}"
 [privacy]
 hmac_key_file = "{key_file}"
 """
+
+
+class SimulatedLane:
+    """One lane's devices as simulators on pseudo-terminals, playing a scripted scene on a shared clock."""
+
+    def __init__(
+        self, lane_id: str, passengers: list[ScriptedPassenger], workdir: Path, clock: Callable[[], float]
+    ) -> None:
+        self.lane_id = lane_id
+        self.passengers = passengers
+        self.scene = SceneRenderer(passengers)
+        self.thermal = GyMcu90640Simulator(
+            lambda _t: self.scene(clock()), link_path=workdir / f"{lane_id}-thermal"
+        )
+        self.reader = SamReaderSimulator(
+            lambda: self.scene.card(clock()), link_path=workdir / f"{lane_id}-idreader"
+        )
+
+    def start(self) -> SimulatedLane:
+        self.thermal.start()
+        self.reader.start()
+        return self
+
+    def stop(self) -> None:
+        self.thermal.stop()
+        self.reader.stop()
+
+    def config(self) -> str:
+        return LANE_CONFIG.format(
+            lane_id=self.lane_id, thermal_port=self.thermal.port, reader_port=self.reader.port
+        )
+
+
+def appliance_config(
+    lanes: list[SimulatedLane], broker_port: int, protocol: str, state_dir: Path, key_file: Path
+) -> str:
+    return APPLIANCE_CONFIG.format(
+        lanes="".join(lane.config() for lane in lanes),
+        key_region=KEY_REGION,
+        broker_port=broker_port,
+        protocol=protocol,
+        state_dir=state_dir,
+        key_file=key_file,
+    )
 
 
 class CentralSubscriber:
@@ -199,7 +246,6 @@ class CentralSubscriber:
 
 def run_demo(passenger_count: int = 20) -> int:
     passengers = script_scene(passenger_count)
-    scene = SceneRenderer(passengers)
     t0 = time.monotonic() + 1.0
     clock = lambda: time.monotonic() - t0  # noqa: E731 - both simulators share the scene's clock
 
@@ -208,21 +254,10 @@ def run_demo(passenger_count: int = 20) -> int:
         key_file = work / "site.key"
         key_file.write_bytes(os.urandom(32))
         broker = LocalBroker().start()
-        thermal = GyMcu90640Simulator(lambda _t: scene(clock()), link_path=work / "thermal0").start()
-        reader = SamReaderSimulator(lambda: scene.card(clock()), link_path=work / "idreader0").start()
+        lane = SimulatedLane("lane-1", passengers, work, clock).start()
         protocol = "5" if broker.kind == "mosquitto" else "3.1.1"  # amqtt speaks MQTT 3.1.1 only
         config_path = work / "checkpoint-edge.toml"
-        config_path.write_text(
-            DEMO_CONFIG.format(
-                thermal_port=thermal.port,
-                reader_port=reader.port,
-                key_region=KEY_REGION,
-                broker_port=broker.port,
-                protocol=protocol,
-                state_dir=work / "state",
-                key_file=key_file,
-            )
-        )
+        config_path.write_text(appliance_config([lane], broker.port, protocol, work / "state", key_file))
         config = load_config(config_path)
         expected = expected_alerts(
             passengers, config.screening.threshold_c, config.screening.skin_to_core_offset_c
@@ -231,8 +266,8 @@ def run_demo(passenger_count: int = 20) -> int:
         expected_by_hmac = {pseudonymiser.pseudonymise(n): c for n, c in expected.items()}
 
         print(f"broker: {broker.kind} on 127.0.0.1:{broker.port}")
-        print(f"thermal sensor (GY-MCU90640 simulator): {thermal.port}")
-        print(f"ID card reader (SAM simulator): {reader.port}")
+        print(f"thermal sensor (GY-MCU90640 simulator): {lane.thermal.port}")
+        print(f"ID card reader (SAM simulator): {lane.reader.port}")
         print(f"scene: {len(passengers)} passengers, {len(expected)} expected alerts\n")
         topic = f"{config.broker.topic_prefix}/{config.site_id}/{config.device_id}/alert"
         central = CentralSubscriber(broker.port, topic, mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311)
@@ -247,8 +282,7 @@ def run_demo(passenger_count: int = 20) -> int:
         finally:
             service.stop()
             central.close()
-            thermal.stop()
-            reader.stop()
+            lane.stop()
             broker.stop()
 
         received = {(a.get("identity") or {}).get("id_hmac"): a["category"] for a in central.alerts}

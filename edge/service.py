@@ -84,7 +84,7 @@ class Service:
         return {
             "software_version": __version__,
             "config_hash": config_hash(self.config),
-            "devices": [d.status() for lane in self.lanes for d in lane.devices],
+            "devices": {d.device_id: d.status() for lane in self.lanes for d in lane.devices},
             "lanes": {lane.lane_id: dict(lane.counters) for lane in self.lanes},
         }
 

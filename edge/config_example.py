@@ -1,0 +1,108 @@
+"""Renders config/example.toml from the configuration models, so the documented example cannot drift from
+what the service accepts: every key appears with its description as a comment and its default value.
+
+`python -m edge.config_example > config/example.toml` regenerates it; a test checks it is current.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from drivers.registry import IDSCAN_DEVICES, THERMAL_DEVICES
+from edge.config import AppConfig
+
+# Values for the keys that have no default, and for lists whose default is empty.
+EXAMPLE: dict[str, Any] = {
+    "site_id": "bj-south",
+    "device_id": "gate-03",
+    "lanes": [
+        {
+            "id": "lane-1",
+            "thermal": {"type": "gy_mcu90640", "port": "/dev/serial/by-path/platform-xhci-hcd.0-usb-0:1.1:1.0-port0"},
+            "id_scanners": [
+                {"type": "sam_id_reader", "port": "/dev/serial/by-path/platform-xhci-hcd.0-usb-0:1.2:1.0-port0"}
+            ],
+        }
+    ],
+    "rules": {"key_regions": [{"prefix": "420106", "valid_until": dt.date(2026, 12, 31)}]},
+    "privacy": {"hmac_key_file": "/run/credentials/checkpoint-edge.service/site-key"},
+}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return json.dumps(str(value), ensure_ascii=False)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, BaseModel):
+        return _toml_value(value.model_dump(exclude_none=True))
+    raise TypeError(f"cannot render {value!r}")
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, BaseModel)
+
+
+def _render(model: BaseModel, table: str, out: list[str], array: bool = False) -> None:
+    fields = type(model).model_fields
+    if table:
+        out.append("")
+        out.append(f"[[{table}]]" if array else f"[{table}]")
+    later: list[tuple[str, Any]] = []
+    for name, info in fields.items():
+        value = getattr(model, name)
+        if _is_model(value) or (isinstance(value, list) and value and all(_is_model(v) for v in value)):
+            later.append((name, value))
+            continue
+        if info.description:
+            out.append(f"# {info.description}")
+        if value is None:
+            out.append(f"# {name} =   (unset by default)")
+        else:
+            out.append(f"{name} = {_toml_value(value)}")
+    for name, value in later:
+        sub = f"{table}.{name}" if table else name
+        description = fields[name].description
+        if isinstance(value, list):
+            for item in value:
+                if description:
+                    out.append("")
+                    out.append(f"# {description}")
+                _render(item, sub, out, array=True)
+        else:
+            _render(value, sub, out)
+
+
+def render_example() -> str:
+    config = AppConfig.model_validate(EXAMPLE)
+    out = [
+        "# checkpoint-edge: example appliance configuration, generated from the configuration models by",
+        "# `python -m edge.config_example`. Every key is shown with its default; only site_id, device_id and",
+        "# lanes are required. Check a file with `checkpoint-edge check-config FILE`.",
+        "#",
+        f"# Thermal device types: {', '.join(sorted(THERMAL_DEVICES))}.",
+        f"# ID scanner types: {', '.join(sorted(IDSCAN_DEVICES))}.",
+        "# Each type's keys are in its model in drivers/ (one file per device type).",
+    ]
+    _render(config, "", out)
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render_example())

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole check, in CI's order: install, lint, type-check, tests (real Mosquitto, real pseudo-terminals).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bootstrap.sh
+apt_install mosquitto mosquitto-clients socat openssl systemd
+make_venv "dev,demo"
+echo "== ruff";  .venv/bin/ruff check .
+echo "== mypy";  .venv/bin/mypy
+echo "== pytest"; .venv/bin/python -m pytest -q "$@"
