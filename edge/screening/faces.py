@@ -97,8 +97,10 @@ class SkinFinder:
             x, y, w, h, area = (int(v) for v in stats[i])
             if area < self.min_pixels:
                 continue
-            # A skin region continues into the neck; keep a face-shaped box from the top.
-            h = min(h, max(1, round(SKIN_HEIGHT_OF_WIDTH * w + 0.5)))
+            # A skin region continues into the neck; keep a face-shaped box from the top. Blobs a few
+            # pixels wide are left whole: their width is not resolved well enough to crop by.
+            if w >= 6:
+                h = min(h, round(SKIN_HEIGHT_OF_WIDTH * w + 0.5))
             box = (float(x), float(y), float(x + w), float(y + h))
             landmarks = proportional_landmarks(box) if w >= self.landmarks_min_width_px else None
             faces.append(Face(box, 1.0, landmarks, source="skin", landmarks_estimated=landmarks is not None))

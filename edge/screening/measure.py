@@ -89,7 +89,8 @@ def measure_face(
     if box.size == 0:
         raise ValueError("face box lies outside the frame")
     face_max_c = float(box.max())
-    width_px = float(x1 - x0)
+    # A face is ~1.27× taller than wide; a tall thin blob on a coarse sensor has an under-resolved width.
+    width_px = float(max(x1 - x0, (y1 - y0) / 1.27))
     distance_m = distance_from_width_m(width_px, temps_c.shape[1], horizontal_fov_deg, face_width_m)
 
     canthus_c = asym_c = drop_c = None

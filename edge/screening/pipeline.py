@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -120,7 +120,8 @@ def assess_passenger(
     if not clean:
         counts = Counter(f for r in records for f in r.faults)
         reasons = tuple(f"{fault} ({n} of {len(records)} frames)" for fault, n in counts.most_common())
-        advice = ADVICE.get(counts.most_common(1)[0][0], "re-measure") if counts else "re-measure"
+        top = counts.most_common(1)[0][0] if counts else ""
+        advice = next((a for fault, a in ADVICE.items() if top.startswith(fault)), "re-measure")
         d = decider.indeterminate(reasons or ("no usable frame",), now_mono)
         return Assessment(d.status, d.reasons, None, None, advice, "", 0, None, {})
 
@@ -264,6 +265,9 @@ class LaneScreener:
 
         ref = self._reference.update(temps)
         self._reference_state = ref
+        if ref.offset_c:
+            # Correct before finding faces too: the skin threshold is a true temperature.
+            temps = temps + np.float32(ref.offset_c)
         finder = self._finder_for(visible)
         faces = [f for f in finder.find(temps, visible) if _in_zone(f, s.measurement_zone, temps.shape)]
         tracks = self._tracker.assign(faces, now)
@@ -278,7 +282,7 @@ class LaneScreener:
         ambient_c = ambient_frame if ambient_frame is not None else s.ambient_c
         for face, track in zip(faces, tracks, strict=True):
             data = self._data.setdefault(track.track_id, _TrackData())
-            record = self._measure(temps, face, ambient_c, ref, shared_faults, frame)
+            record = self._measure(temps, face, ambient_c, shared_faults, frame)
             data.records.append(record)
             data.sources[face.source] += 1
             if record.reading is not None and not record.faults and record.quality > data.best_quality:
@@ -293,7 +297,6 @@ class LaneScreener:
         temps: np.ndarray,
         face: Face,
         ambient_c: float,
-        ref: ReferenceState,
         shared_faults: list[str],
         frame: ThermalFrame,
     ) -> FrameRecord:
@@ -319,10 +322,7 @@ class LaneScreener:
         notes = []
         if m.mouth_region_c is not None and m.mouth_region_c - ambient_c < s.mask_above_ambient_c:
             notes.append("face covering detected")
-        reading = m.reading
-        if ref.offset_c:
-            reading = _corrected(reading, ref.offset_c)
-        return FrameRecord(frame.t_mono, frame.t_wall, reading, m.quality, tuple(faults), tuple(notes))
+        return FrameRecord(frame.t_mono, frame.t_wall, m.reading, m.quality, tuple(faults), tuple(notes))
 
     def flush(self, now_mono: float) -> list[PassengerMeasurement]:
         out = []
@@ -357,16 +357,3 @@ class LaneScreener:
             face_source=data.sources.most_common(1)[0][0] if data.sources else "",
             numbers=a.numbers,
         )
-
-
-def _corrected(reading: SiteReading, offset_c: float) -> SiteReading:
-    def add(v: float | None) -> float | None:
-        return None if v is None else v + offset_c
-
-    return replace(
-        reading,
-        face_max_c=reading.face_max_c + offset_c,
-        canthus_max_c=add(reading.canthus_max_c),
-        forehead_max_c=add(reading.forehead_max_c),
-        forehead_centre_c=add(reading.forehead_centre_c),
-    )

@@ -34,7 +34,7 @@ class Person:
     face_c: float = 34.0  # cheeks/chin
     nose_c: float = 32.5
     hair_above_ambient_c: float = 4.0
-    clothing_above_ambient_c: float = 5.0
+    clothing_above_ambient_c: float = 3.0
     canthus_radius_m: float = 0.006
     glasses: bool = False
     mask: bool = False

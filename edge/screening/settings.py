@@ -133,7 +133,7 @@ class ScreeningSettings(StrictModel):
         default=3.0, gt=0.1, le=20.0, description="Faces farther than this are too far to measure, m."
     )
     min_face_width_px: float = Field(
-        default=2.0, ge=1.0, description="Narrower faces are too small to measure, px."
+        default=1.0, ge=1.0, description="Narrower faces are too small to measure, px."
     )
     measurement_zone: tuple[float, float, float, float] = Field(
         default=(0.0, 0.0, 1.0, 1.0),
