@@ -19,7 +19,7 @@ _COMMAND_MODULES: tuple[str, ...] = ()
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from edge.log_format import setup_logging
-    from edge.service import Service
+    from edge.supervisor import Supervisor
 
     try:
         config = load_config(args.config)
@@ -28,7 +28,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EX_CONFIG
     setup_logging(config.log_level, json_lines=not args.plain_logs)
     log.info("configuration: %s", summary(config))
-    return Service(config).run_until_signalled()
+    try:
+        supervisor = Supervisor(args.config)
+    except ConfigError as exc:  # the file changed between the check above and now
+        print(exc.render(), file=sys.stderr)
+        return EX_CONFIG
+    supervisor.install_signal_handlers()
+    return supervisor.run()
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:

@@ -13,7 +13,12 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from drivers.registry import IdScanDeviceConfig, ThermalDeviceConfig, all_device_types
+from drivers.registry import (
+    IdScanDeviceConfig,
+    ThermalDeviceConfig,
+    VisibleCameraDeviceConfig,
+    all_device_types,
+)
 from edge.privacy import PrivacySettings
 from edge.rules import RulesSettings
 from edge.screening.settings import ScreeningSettings
@@ -28,6 +33,9 @@ _TOPIC_SAFE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # ids become MQTT topic leve
 class LaneConfig(StrictModel):
     id: str = Field(pattern=_TOPIC_SAFE, description="Lane name, unique on this appliance (e.g. lane-1).")
     thermal: ThermalDeviceConfig = Field(description="The lane's thermal sensor.")
+    visible: VisibleCameraDeviceConfig | None = Field(
+        None, description="Optional visible-light camera beside the thermal sensor (better face finding)."
+    )
     id_scanners: list[IdScanDeviceConfig] = Field(
         default_factory=list, max_length=4, description="ID-document scanners at this lane."
     )
@@ -52,7 +60,7 @@ class AppConfig(StrictModel):
     device_id: str = Field(pattern=_TOPIC_SAFE, description="This appliance's id; a topic level.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     lanes: list[LaneConfig] = Field(min_length=1, max_length=8, description="1–8 lanes.")
-    screening: ScreeningSettings = Field(default_factory=ScreeningSettings)  # type: ignore[arg-type]
+    screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
     passengers: PassengerSettings = Field(default_factory=PassengerSettings)  # type: ignore[arg-type]
     rules: RulesSettings = Field(default_factory=RulesSettings)  # type: ignore[arg-type]
     broker: BrokerSettings = Field(default_factory=BrokerSettings)  # type: ignore[arg-type]
@@ -71,9 +79,10 @@ class AppConfig(StrictModel):
         lane_ids = [lane.id for lane in self.lanes]
         if len(set(lane_ids)) != len(lane_ids):
             raise ValueError(f"lane ids must be unique, got {lane_ids}")
-        ports = [lane.thermal.port for lane in self.lanes] + [
+        ports = [str(getattr(lane.thermal, "port", "")) for lane in self.lanes] + [
             s.port for lane in self.lanes for s in lane.id_scanners
         ]
+        ports = [p for p in ports if p]
         dupes = sorted({p for p in ports if ports.count(p) > 1 and not p.startswith("loop://")})
         if dupes:
             raise ValueError(f"a serial port can serve one device only: {', '.join(dupes)}")

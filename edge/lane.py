@@ -15,10 +15,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from drivers.device import Device, DeviceItem
-from drivers.items import IdScan, ThermalFrame
+from drivers.items import IdScan, ThermalFrame, VisibleFrame
 from drivers.registry import build_device
 from edge.passengers import Passenger, PassengerJoiner
+from edge.rule_lists import RuleListStore
 from edge.rules import Decision, RulesSettings, decide
 from edge.screening.pipeline import LaneScreener
 from edge.screening.settings import ScreeningSettings
@@ -26,6 +29,7 @@ from edge.screening.settings import ScreeningSettings
 log = logging.getLogger(__name__)
 
 FRAME_QUEUE_LEN = 16
+VISIBLE_PAIRING_S = 0.2
 PassengerSink = Callable[[Passenger, Decision], None]
 
 
@@ -35,15 +39,22 @@ class Lane:
         lane_id: str,
         thermal: Device,
         scanners: list[Device],
+        visible: Device | None,
         screening: ScreeningSettings,
         rules: RulesSettings,
         join_window_s: float,
+        rule_lists: RuleListStore,
+        pseudonymise: Callable[[str], str],
         sink: PassengerSink,
     ) -> None:
         self.lane_id = lane_id
         self.thermal = thermal
         self.scanners = scanners
+        self.visible = visible
+        self._latest_visible: VisibleFrame | None = None
         self.rules = rules
+        self.rule_lists = rule_lists
+        self.pseudonymise = pseudonymise
         self.sink = sink
         self.screener = LaneScreener(screening)
         self.joiner = PassengerJoiner(lane_id, join_window_s, measurement_delay_s=screening.passenger_gap_s)
@@ -54,24 +65,35 @@ class Lane:
         self._threads: list[threading.Thread] = []
 
     @classmethod
-    def from_config(cls, lane_config: Any, app_config: Any, sink: PassengerSink) -> Lane:
+    def from_config(
+        cls,
+        lane_config: Any,
+        app_config: Any,
+        rule_lists: RuleListStore,
+        pseudonymise: Callable[[str], str],
+        sink: PassengerSink,
+    ) -> Lane:
         thermal = build_device(f"{lane_config.id}.thermal", lane_config.thermal)
         scanners = [
             build_device(f"{lane_config.id}.idscan{i}", s) for i, s in enumerate(lane_config.id_scanners)
         ]
+        visible = build_device(f"{lane_config.id}.visible", lane_config.visible) if lane_config.visible else None
         return cls(
             lane_config.id,
             thermal,
             scanners,
+            visible,
             app_config.screening,
             app_config.rules,
             app_config.passengers.join_window_s,
+            rule_lists,
+            pseudonymise,
             sink,
         )
 
     @property
     def devices(self) -> list[Device]:
-        return [self.thermal, *self.scanners]
+        return [self.thermal, *self.scanners, *([self.visible] if self.visible else [])]
 
     def start(self, stop: threading.Event) -> None:
         for device in self.devices:
@@ -82,6 +104,14 @@ class Lane:
         worker = threading.Thread(target=self._work, args=(stop,), name=f"lane-{self.lane_id}", daemon=True)
         worker.start()
         self._threads.append(worker)
+
+    def health(self) -> dict[str, str]:
+        """A lane is degraded while any of its devices is not connected; other lanes are unaffected."""
+        down = [d for d in self.devices if d.status().get("state") != "connected"]
+        if not down:
+            return {"state": "ok", "reason": ""}
+        reason = ", ".join(f"{d.device_id} {d.status().get('state')}" for d in down)
+        return {"state": "degraded", "reason": reason}
 
     def join(self, timeout_s: float) -> list[str]:
         """Wait for this lane's threads; return the names of those that did not stop."""
@@ -94,6 +124,9 @@ class Lane:
         """Called on device threads: hand over and return at once."""
         if isinstance(item, IdScan):
             self.scans.put(item)
+            return
+        if isinstance(item, VisibleFrame):
+            self._latest_visible = item  # only the newest picture is ever paired with a thermal frame
             return
         try:
             self.frames.put_nowait(item)
@@ -128,7 +161,7 @@ class Lane:
         try:
             frame = self.frames.get(timeout=timeout_s)
             self.counters["frames"] += 1
-            for m in self.screener.process(frame):
+            for m in self.screener.process(frame, self._visible_for(frame)):
                 passengers += self.joiner.add_measurement(m)
         except queue.Empty:
             pass
@@ -138,6 +171,13 @@ class Lane:
         passengers += self.joiner.expire(now)
         for p in passengers:
             self._decide(p)
+
+    def _visible_for(self, frame: ThermalFrame) -> np.ndarray | None:
+        """The visible picture taken within 0.2 s of the thermal frame, if any: an older one would misplace faces."""
+        picture = self._latest_visible
+        if picture is None or abs(picture.t_mono - frame.t_mono) > VISIBLE_PAIRING_S:
+            return None
+        return picture.bgr
 
     def finish(self) -> None:
         """At shutdown: every scan and reading already received still becomes a decision."""
@@ -154,12 +194,13 @@ class Lane:
 
     def _decide(self, p: Passenger) -> None:
         m, doc = p.measurement, p.scan.document if p.scan else None
+        lists = self.rule_lists.active
         decision = decide(
-            temperature_status=m.status if m else None,
-            temperature_reasons=m.reasons if m else (),
-            region=doc.region if doc else None,
-            document_valid=doc.valid if doc else None,
-            document_failed_check=doc.failed_check if doc else None,
+            temperature=m,
+            document=doc,
+            id_hmac=self.pseudonymise(doc.number) if doc is not None and doc.number else None,
+            key_regions=lists.key_regions,
+            watch_actions=lists.watch_actions,
             rules=self.rules,
             today=dt.date.fromtimestamp(p.t_wall),
         )

@@ -1,14 +1,18 @@
 """Screening rules: from a joined passenger (temperature decision and/or ID scan) to one outcome category
-with every reason that applied. Pure: no I/O, the caller passes today's date."""
+with every reason that applied. Pure: no I/O; the caller passes the lists in force and today's date."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from drivers.items import IdDocument
+from edge.screening.pipeline import PassengerMeasurement
 from edge.strict import StrictModel
 
 # Most urgent first: the outcome is the most urgent category any reason asks for.
@@ -44,10 +48,36 @@ class KeyRegion(StrictModel):
 
 
 class RulesSettings(StrictModel):
-    key_regions: list[KeyRegion] = Field(default_factory=list, description="Key regions and their action.")
+    key_regions: list[KeyRegion] = Field(
+        default_factory=list,
+        description="Key regions in force until a list file or list update replaces them.",
+    )
+    lists_file: Path | None = Field(
+        None,
+        description="JSON list file (version, key_regions, watch_list) re-read whenever it is replaced.",
+    )
+    health_code_actions: dict[str, str] = Field(
+        default_factory=lambda: {"yellow": "guide_to_service_point", "red": "medical_referral"},
+        description="Health-code colour from a scanned code → outcome category (green: none).",
+    )
     invalid_document_action: str = Field(
         "recheck", description="Outcome when a scanned document fails its checks (never silently accepted)."
     )
+
+    @field_validator("health_code_actions")
+    @classmethod
+    def _known_actions(cls, value: dict[str, str]) -> dict[str, str]:
+        for colour, action in value.items():
+            if colour not in ("green", "yellow", "red") or action not in CATEGORIES:
+                raise ValueError(f"{colour} = {action!r}: colours are green/yellow/red, actions {CATEGORIES}")
+        return value
+
+    @field_validator("invalid_document_action")
+    @classmethod
+    def _known_action(cls, value: str) -> str:
+        if value not in CATEGORIES:
+            raise ValueError(f"must be one of {', '.join(CATEGORIES)}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -63,35 +93,47 @@ class Decision:
     reasons: tuple[Reason, ...]
 
 
-_TEMPERATURE_CATEGORY = {"elevated": ("fever", "medical_referral"), "recheck": ("recheck", "recheck")}
+_TEMPERATURE_CATEGORY = {
+    "elevated": ("fever", "medical_referral"),
+    "recheck": ("recheck", "recheck"),
+    "indeterminate": ("indeterminate", "recheck"),
+}
 
 
 def decide(
-    temperature_status: str | None,
-    temperature_reasons: tuple[str, ...],
-    region: str | None,
-    document_valid: bool | None,
-    document_failed_check: str | None,
+    temperature: PassengerMeasurement | None,
+    document: IdDocument | None,
+    id_hmac: str | None,
+    key_regions: Iterable[KeyRegion],
+    watch_actions: Mapping[str, str],
     rules: RulesSettings,
     today: dt.date,
 ) -> Decision:
     reasons: list[Reason] = []
-    if temperature_status in _TEMPERATURE_CATEGORY:
-        code, category = _TEMPERATURE_CATEGORY[temperature_status]
-        reasons.append(Reason(code, "; ".join(temperature_reasons), category))
-    elif temperature_status == "indeterminate":
-        reasons.append(Reason("indeterminate", "; ".join(temperature_reasons), "recheck"))
-    if document_valid is False:
-        reasons.append(
-            Reason(
-                "invalid_document", f"failed check: {document_failed_check}", rules.invalid_document_action
+    if temperature is not None and temperature.status in _TEMPERATURE_CATEGORY:
+        code, category = _TEMPERATURE_CATEGORY[temperature.status]
+        reasons.append(Reason(code, "; ".join(temperature.reasons), category))
+    if document is not None:
+        if not document.valid:
+            reasons.append(
+                Reason(
+                    "invalid_document",
+                    f"failed check: {document.failed_check}",
+                    rules.invalid_document_action,
+                )
             )
-        )
-    if region:
-        for entry in rules.key_regions:
-            if region.startswith(entry.prefix) and entry.applies_on(today):
-                reasons.append(Reason("key_region", f"region {region} matches {entry.prefix}", entry.action))
-                break
+        if document.region:
+            for entry in key_regions:
+                if document.region.startswith(entry.prefix) and entry.applies_on(today):
+                    reasons.append(
+                        Reason("key_region", f"region {document.region} matches {entry.prefix}", entry.action)
+                    )
+                    break
+        if id_hmac is not None and id_hmac in watch_actions:
+            reasons.append(Reason("watch_list", "document number on the watch list", watch_actions[id_hmac]))
+        colour = document.extra.get("health_code")
+        if colour in rules.health_code_actions:
+            reasons.append(Reason("health_code", f"health code {colour}", rules.health_code_actions[colour]))
     if not reasons:
         return Decision("clear", ())
     category = min((r.category for r in reasons), key=CATEGORIES.index)

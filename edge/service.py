@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from collections import Counter
@@ -18,7 +17,9 @@ from edge.lane import Lane
 from edge.outbox import Outbox
 from edge.passengers import Passenger
 from edge.privacy import Pseudonymiser
+from edge.rule_lists import RuleListStore
 from edge.rules import Decision
+from edge.statistics import StatisticsPublisher
 from edge.uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,23 @@ class Service:
         )
         self.totals: Counter[str] = Counter()
         self._totals_lock = threading.Lock()
-        self.lanes = [Lane.from_config(lane, config, self._on_passenger) for lane in config.lanes]
+        self.rule_lists = RuleListStore(config.rules.key_regions, config.rules.lists_file)
+        self.statistics = StatisticsPublisher(
+            config.site_id, config.device_id, [lane.id for lane in config.lanes], self.outbox
+        )
+        self.lanes = [
+            Lane.from_config(
+                lane, config, self.rule_lists, self.pseudonymiser.pseudonymise, self._on_passenger
+            )
+            for lane in config.lanes
+        ]
         self.uplink = Uplink(
             config.broker, self.outbox, config.site_id, config.device_id, status_provider=self.status
         )
 
     def _on_passenger(self, passenger: Passenger, decision: Decision) -> None:
         """Runs on a lane's worker thread: the only duty is a committed outbox row for a non-clear outcome."""
+        self.statistics.record(passenger)
         with self._totals_lock:
             self.totals["passengers"] += 1
             self.totals["screened"] += passenger.measurement is not None
@@ -85,8 +96,48 @@ class Service:
             "software_version": __version__,
             "config_hash": config_hash(self.config),
             "devices": {d.device_id: d.status() for lane in self.lanes for d in lane.devices},
-            "lanes": {lane.lane_id: dict(lane.counters) for lane in self.lanes},
+            "lanes": {lane.lane_id: lane.health() for lane in self.lanes},
+            "rule_lists": self.rule_lists.status(),
         }
+
+    def summary_line(self) -> str:
+        """One line for systemd's STATUS= and the logs."""
+        degraded = [
+            f"{lane.lane_id} ({lane.health()['reason']})"
+            for lane in self.lanes
+            if lane.health()["state"] != "ok"
+        ]
+        uplink = self.uplink.state()
+        depth = sum(self.outbox.depth().values())
+        return (
+            f"{len(self.lanes) - len(degraded)}/{len(self.lanes)} lanes ok"
+            + (f"; degraded: {', '.join(degraded)}" if degraded else "")
+            + f"; screened {self.totals['screened']}, alerts {self.totals['alerts']}"
+            + f"; outbox {depth} pending; broker {'connected' if uplink.get('connected') else 'disconnected'}"
+        )
+
+    def _uplink_alive(self) -> bool:
+        thread = getattr(self.uplink, "_thread", None)
+        return thread is None or thread.is_alive()
+
+    def tick(self) -> None:
+        """Housekeeping, about once a second, from the supervisor's loop."""
+        self.statistics.tick()
+        self.rule_lists.poll_file()
+
+    def stale_workers(self, stall_s: float) -> list[str]:
+        """Threads that have not turned their loop within stall_s: evidence of a hang, not of a slow device."""
+        now = time.monotonic()
+        stale = [f"lane-{lane.lane_id}" for lane in self.lanes if now - lane.last_loop_mono > stall_s]
+        stale += [
+            f"device-{d.device_id}"
+            for lane in self.lanes
+            for d in lane.devices
+            if now - d.last_loop_mono > stall_s
+        ]
+        if not self._uplink_alive():
+            stale.append("uplink")
+        return stale
 
     def start(self) -> None:
         self.uplink.start()
@@ -109,18 +160,6 @@ class Service:
         ]
         if stuck:
             log.error("threads did not stop in time: %s", ", ".join(stuck))
+        self.statistics.flush()
         self.uplink.stop(timeout_s=max(0.5, deadline - time.monotonic()))
         self.outbox.close()
-
-    def run_until_signalled(self) -> int:
-        def _request_stop(signum: int, _frame: object) -> None:
-            log.info("received %s: stopping", signal.Signals(signum).name)
-            self.stop_event.set()
-
-        signal.signal(signal.SIGTERM, _request_stop)
-        signal.signal(signal.SIGINT, _request_stop)
-        self.start()
-        while not self.stop_event.wait(1.0):
-            pass
-        self.stop()
-        return 0
