@@ -164,10 +164,11 @@ class ScreeningSettings(StrictModel):
         default=5, ge=1, le=100, description="A passenger is measured on their best K frames."
     )
     ffc_uniform_std_c: float = Field(
-        default=0.05,
+        default=0.02,
         ge=0.0,
         le=2.0,
-        description="A frame flatter than this is the shutter (flat-field correction), °C.",
+        description="A frame flatter than this (standard deviation) is the closed shutter of a flat-field"
+        " correction; an empty room at ambient still shows more structure and noise than this, °C.",
     )
     ffc_settle_s: float = Field(
         default=2.0,

@@ -11,7 +11,9 @@ from edge.screening.settings import ScreeningSettings
 from tests.screening.helpers import frame
 
 
-def lane_frame(skin_max_c: float | None, rng: np.random.Generator, shape: tuple[int, int] = (24, 32)) -> np.ndarray:
+def lane_frame(
+    skin_max_c: float | None, rng: np.random.Generator, shape: tuple[int, int] = (24, 32)
+) -> np.ndarray:
     """Like the lead's demo scene: ambient background, a warm ellipse with one canthus hot pixel."""
     h, w = shape
     img = 24.0 + rng.normal(0.0, 0.08, shape)
@@ -42,7 +44,9 @@ def test_normal_and_febrile_passengers_at_32x24() -> None:
     assert [m.status for m in out] == ["normal", "elevated"]
     normal, febrile = out
     assert normal.skin_c == pytest.approx(35.5, abs=0.05)
-    assert normal.core_c == pytest.approx(35.5 + 1.3, abs=0.05)  # constant offset: face too small for the model
+    assert normal.core_c == pytest.approx(
+        35.5 + 1.3, abs=0.05
+    )  # constant offset: face too small for the model
     assert normal.estimator == "offset"
     assert febrile.core_c is not None and febrile.core_c >= 37.3
     assert normal.frames == 6 and febrile.frames == 6

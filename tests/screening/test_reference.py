@@ -14,7 +14,9 @@ ROI = (146, 4, 156, 14)
 SETTINGS = ReferenceSettings(enabled=True, roi=ROI, set_point_c=35.0)
 
 
-def frames_with(blackbody: Blackbody | None, n: int, seed: int = 0, offset_c: float = 0.0) -> list[np.ndarray]:
+def frames_with(
+    blackbody: Blackbody | None, n: int, seed: int = 0, offset_c: float = 0.0
+) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     scene = Scene(people=(), blackbody=blackbody, sensor_offset_c=offset_c)
     return [render(scene, rng).temps_c for _ in range(n)]

@@ -17,8 +17,12 @@ LEPTON = {"width": 160, "height": 120, "horizontal_fov_deg": 57.0}
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("canthus_c", [35.2, 36.4])
-def test_canthus_with_detector_landmarks_is_within_0_1_c_at_lepton_resolution(seed: int, canthus_c: float) -> None:
-    rendered = render(Scene(**LEPTON, people=(Person(canthus_c=canthus_c, x_m=0.03),)), np.random.default_rng(seed))
+def test_canthus_with_detector_landmarks_is_within_0_1_c_at_lepton_resolution(
+    seed: int, canthus_c: float
+) -> None:
+    rendered = render(
+        Scene(**LEPTON, people=(Person(canthus_c=canthus_c, x_m=0.03),)), np.random.default_rng(seed)
+    )
     truth = rendered.people[0]
     face = Face(truth.box, 0.99, truth.landmarks, source="visible-retinaface")
     m = measure_face(
@@ -49,7 +53,9 @@ def test_passenger_reading_from_skin_path_is_within_0_1_c_at_lepton_resolution(s
 
 
 def _blackbody_settings() -> ScreeningSettings:
-    return ScreeningSettings(reference=ReferenceSettings(enabled=True, roi=(146, 4, 156, 14), set_point_c=35.0))
+    return ScreeningSettings(
+        reference=ReferenceSettings(enabled=True, roi=(146, 4, 156, 14), set_point_c=35.0)
+    )
 
 
 @pytest.mark.parametrize("drift_c", [-1.0, 1.0])

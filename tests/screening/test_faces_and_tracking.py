@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.screening.faces import (
+    Detection,
+    Face,
+    RetinaFace,
+    ScheduledFinder,
+    SkinFinder,
+    ThermalDetectorFinder,
+    VisibleFinder,
+)
+from edge.screening.pipeline import LaneScreener
+from edge.screening.registration import fit_homography, map_points, scale_homography
+from edge.screening.scene import Person, Scene, render, walk
+from edge.screening.settings import ScreeningSettings
+from tests.screening.helpers import run
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_skin_finder_boxes_the_face_not_the_neck_and_ignores_the_blackbody() -> None:
+    rendered = render(Scene(people=(Person(),)), np.random.default_rng(0))
+    rendered.temps_c[4:14, 146:156] = 35.0
+    faces = SkinFinder(skin_min_c=30.0, min_pixels=4, exclude=(146, 4, 156, 14)).find(rendered.temps_c)
+    assert len(faces) == 1
+    assert iou(faces[0].box, rendered.people[0].box) > 0.7
+    assert faces[0].landmarks is not None and faces[0].landmarks_estimated
+    assert np.abs(faces[0].landmarks[:2] - rendered.people[0].landmarks[:2]).max() < 2.0
+
+
+def test_retinaface_decodes_boxes_where_the_face_is() -> None:
+    # A scene on which the visible-light detector does fire (black-hot, upscaled): the decoded box must
+    # sit on the face, which checks anchors, variances and the coordinate mapping end to end.
+    rendered = render(
+        Scene(width=80, height=60, people=(Person(distance_m=0.6, x_m=-0.1),)), np.random.default_rng(0)
+    )
+    faces = ThermalDetectorFinder(RetinaFace(), max_side=640, min_score=0.5).find(rendered.temps_c)
+    assert faces, "the detector found nothing on the reference scene"
+    best = max(faces, key=lambda f: f.score)
+    assert iou(best.box, rendered.people[0].box) > 0.5
+    assert best.landmarks is not None
+    eyes_truth = rendered.people[0].landmarks[:2]
+    assert np.abs(best.landmarks[:2] - eyes_truth).max() < 3.0
+
+
+class StubDetector:
+    def __init__(self, detections: list[Detection]) -> None:
+        self.detections = detections
+        self.calls = 0
+
+    def detect(self, bgr: np.ndarray, min_score: float = 0.8, nms_iou: float = 0.4) -> list[Detection]:
+        self.calls += 1
+        return self.detections
+
+
+def test_visible_faces_are_mapped_into_the_thermal_frame_by_the_homography() -> None:
+    h = scale_homography((640, 480), (160, 120))
+    landmarks = np.array([[302.0, 202.0], [342.0, 202.0], [322.0, 222.0], [306.0, 242.0], [338.0, 242.0]])
+    stub = StubDetector([Detection((280.0, 160.0, 360.0, 260.0), 0.99, landmarks)])
+    finder = VisibleFinder(stub, h, max_side=640)  # type: ignore[arg-type]
+    (face,) = finder.find(np.zeros((120, 160), np.float32), np.zeros((480, 640, 3), np.uint8))
+    assert face.box == pytest.approx((70.0, 40.0, 90.0, 65.0))
+    assert face.landmarks is not None
+    # Continuous 302 in the visible frame is the centre of thermal pixel 75 (it covers visible 300–304).
+    assert face.landmarks[0] == pytest.approx((75.0, 50.0))
+    assert finder.find(np.zeros((120, 160), np.float32), None) == []
+
+
+def test_homography_fit_recovers_a_calibration() -> None:
+    truth = np.array([[0.25, 0.01, 3.0], [-0.005, 0.26, -2.0], [0.0, 0.0, 1.0]])
+    visible = np.array([[50, 40], [600, 30], [620, 450], [40, 460], [320, 240], [200, 100]], float)
+    fitted = fit_homography(visible, map_points(truth, visible))
+    probe = np.array([[100.0, 300.0], [500.0, 120.0]])
+    assert map_points(fitted, probe) == pytest.approx(map_points(truth, probe), abs=1e-4)
+
+
+def test_scheduled_finder_runs_the_detector_every_nth_frame_and_follows_the_skin() -> None:
+    rng = np.random.default_rng(1)
+    frames = walk(Scene(people=(Person(),)), frames=4, from_x_m=-0.04, to_x_m=0.02, rng=rng)
+    truth = frames[0].people[0]
+    stub = StubDetector([Detection(truth.box, 0.99, truth.landmarks + 0.5)])
+
+    class Passthrough:
+        def find(self, temps_c: np.ndarray, visible: np.ndarray | None = None) -> list[Face]:
+            return [Face(d.box, d.score, d.landmarks - 0.5, "stub") for d in stub.detect(temps_c)]
+
+    finder = ScheduledFinder(Passthrough(), every_n=4, skin_min_c=30.0)
+    found = [finder.find(f.temps_c) for f in frames]
+    assert stub.calls == 1
+    # The last frame's face moved 0.06 m ≈ 13 px; the followed box moved with it.
+    moved = found[-1][0]
+    assert iou(moved.box, frames[-1].people[0].box) > 0.8
+
+
+def test_a_passenger_walking_through_is_measured_once() -> None:
+    frames = walk(Scene(people=(Person(),)), frames=15, from_x_m=-0.15, to_x_m=0.15)
+    measurements = run(LaneScreener(ScreeningSettings()), frames)
+    assert len(measurements) == 1
+    assert measurements[0].frames == 15 and measurements[0].frames_used == 5
+
+
+def test_consecutive_passengers_are_measured_separately() -> None:
+    first = walk(Scene(people=(Person(canthus_c=35.5),)), frames=6, from_x_m=-0.05, to_x_m=0.05)
+    second = walk(Scene(people=(Person(canthus_c=36.8),)), frames=6, from_x_m=-0.05, to_x_m=0.05)
+    empty = [render(Scene(people=()), np.random.default_rng(i)) for i in range(6)]
+    measurements = run(LaneScreener(ScreeningSettings()), first + empty + second)
+    assert [m.status for m in measurements] == ["normal", "elevated"]
+    assert measurements[0].track_id != measurements[1].track_id
+
+
+def test_flat_field_correction_frames_neither_split_nor_measure_a_passenger() -> None:
+    frames = walk(Scene(people=(Person(),)), frames=12, from_x_m=-0.05, to_x_m=0.05)
+    shutter = render(Scene(people=(), noise_c=0.0, ambient_c=30.0))  # uniform: the shutter is closed
+    sequence = frames[:4] + [shutter] * 6 + frames[4:]  # 0.67 s of FFC, longer than the passenger gap
+    settings = ScreeningSettings(ffc_settle_s=0.3)
+    (m,) = run(LaneScreener(settings), sequence)
+    assert m.status == "normal"
+    assert m.frames == 12
+
+    # A passenger seen only while the camera settles after FFC is not measured but asked to re-measure.
+    (m,) = run(LaneScreener(ScreeningSettings(ffc_settle_s=5.0)), [shutter] + frames[:5])
+    assert m.status == "indeterminate"
+    assert any("flat-field" in r for r in m.reasons)
