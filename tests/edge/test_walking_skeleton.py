@@ -17,7 +17,7 @@ from paho.mqtt.packettypes import PacketTypes
 
 from edge.config import load_config
 from edge.contract import validate_message
-from edge.demo import ScriptedPassenger, SimulatedLane, appliance_config, script_scene
+from edge.simulation import ScriptedPassenger, SimulatedLane, appliance_config, script_scene
 from edge.privacy import Pseudonymiser
 from edge.service import Service
 from tests.fakes.mosquitto import Mosquitto

@@ -1,0 +1,225 @@
+"""A scripted checkpoint on simulated devices: passengers with known ground truth, rendered as real
+GY-MCU90640 frames and SAM card reads on pseudo-terminals, and the appliance configuration that points the
+real service at them. Used by the demo, the end-to-end tests and the soak benchmark; never by the service."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from drivers.idscan.resident_id_number import check_character
+from drivers.idscan.sam_reader import encode_text_block
+from drivers.sim.gy_mcu90640_sim import GyMcu90640Simulator
+from drivers.sim.sam_reader_sim import SamReaderSimulator
+
+AMBIENT_C = 24.0
+KEY_REGION = "990100"
+
+
+@dataclass(frozen=True)
+class ScriptedPassenger:
+    index: int
+    arrive_s: float
+    leave_s: float
+    skin_max_c: float
+    id_number: str
+    name: str
+    has_face: bool = True  # False: the card is scanned but no reading is made (e.g. walked round the camera)
+    has_card: bool = True  # False: an anonymous passenger
+
+    @property
+    def card_window(self) -> tuple[float, float]:
+        return self.arrive_s + 0.1, self.leave_s - 0.1
+
+
+def make_id_number(region: str, index: int, lane: int = 0) -> str:
+    """A checksum-valid number, unique per (lane, index), whose sex digit is odd for even indices."""
+    birth = dt.date(1950, 1, 1) + dt.timedelta(days=index)
+    first17 = f"{region}{birth:%Y%m%d}{lane % 100:02d}{(index % 5) * 2 + 1}"
+    return first17 + check_character(first17)
+
+
+def script_scene(
+    count: int = 20,
+    febrile: tuple[int, ...] = (4, 11, 17),
+    key_region: tuple[int, ...] = (8,),
+    no_card: tuple[int, ...] = (),
+    no_face: tuple[int, ...] = (),
+    start_s: float = 1.5,
+    spacing_s: float = 1.25,
+    dwell_s: float = 0.75,
+    lane: int = 0,
+    seed: int = 7,
+) -> list[ScriptedPassenger]:
+    rng = np.random.default_rng(seed + lane)
+    out = []
+    for i in range(count):
+        arrive = start_s + i * spacing_s
+        skin = 36.8 if i in febrile else float(rng.uniform(35.2, 35.7))
+        region = KEY_REGION if i in key_region else "990000"
+        out.append(
+            ScriptedPassenger(
+                i,
+                arrive,
+                arrive + dwell_s,
+                skin,
+                make_id_number(region, i, lane),
+                f"旅客{lane:02d}{i:03d}",
+                has_face=i not in no_face,
+                has_card=i not in no_card,
+            )
+        )
+    return out
+
+
+class SceneRenderer:
+    """32×24 frames of a lane: background at ambient, a passenger's face as a warm ellipse."""
+
+    def __init__(self, passengers: list[ScriptedPassenger]) -> None:
+        self.passengers = passengers
+        self._rng = np.random.default_rng(11)
+        yy, xx = np.mgrid[0:24, 0:32]
+        r2 = ((yy - 11) / 4.5) ** 2 + ((xx - 16) / 3.5) ** 2
+        self._face = r2 <= 1.0
+        self._falloff = np.clip(1.0 - r2, 0.0, 1.0)
+
+    def present(self, t: float) -> ScriptedPassenger | None:
+        return next((p for p in self.passengers if p.has_face and p.arrive_s <= t < p.leave_s), None)
+
+    def __call__(self, t: float) -> tuple[np.ndarray, float]:
+        img = AMBIENT_C + self._rng.normal(0.0, 0.08, (24, 32))
+        p = self.present(t)
+        if p is not None:
+            face = p.skin_max_c - 1.2 + 1.2 * self._falloff + self._rng.normal(0.0, 0.02, (24, 32))
+            img = np.where(self._face, face, img)
+            img[11, 16] = p.skin_max_c  # the inner-canthus hot spot
+        return img.astype(np.float32), AMBIENT_C
+
+    def card(self, t: float) -> bytes | None:
+        for p in self.passengers:
+            start, end = p.card_window
+            if p.has_card and start <= t < end:
+                return encode_text_block(
+                    p.name,
+                    "1" if int(p.id_number[16]) % 2 else "2",  # sex agrees with the number's parity
+                    "01",
+                    p.id_number[6:14],
+                    "示例路1号",
+                    p.id_number,
+                    "示例公安局",
+                    "20200101",
+                    "20400101",
+                )
+        return None
+
+
+def expected_alerts(
+    passengers: list[ScriptedPassenger], threshold_c: float, offset_c: float
+) -> dict[str, str]:
+    """id number → category, from the script's ground truth."""
+    out = {}
+    for p in passengers:
+        if not p.has_card:
+            continue
+        if p.has_face and p.skin_max_c + offset_c >= threshold_c:
+            out[p.id_number] = "medical_referral"
+        elif p.id_number.startswith(KEY_REGION):
+            out[p.id_number] = "guide_to_service_point"
+    return out
+
+
+LANE_CONFIG = """
+[[lanes]]
+id = "{lane_id}"
+[lanes.thermal]
+type = "gy_mcu90640"
+port = "{thermal_port}"
+baudrate = 460800
+rate_hz = 8.0
+[[lanes.id_scanners]]
+type = "sam_id_reader"
+port = "{reader_port}"
+poll_interval_s = 0.1
+"""
+
+APPLIANCE_CONFIG = """\
+# Written by checkpoint-edge's simulated checkpoint: every lane on simulated devices.
+site_id = "demo-station"
+device_id = "gate-01"
+log_level = "WARNING"
+{lanes}
+[screening]
+threshold_c = 37.3
+{screening_extra}
+[rules]
+key_regions = [{{ prefix = "{key_region}", action = "guide_to_service_point" }}]
+{rules_extra}
+
+[broker]
+host = "127.0.0.1"
+port = {broker_port}
+protocol = "{protocol}"
+
+[storage]
+state_dir = "{state_dir}"
+
+[privacy]
+hmac_key_file = "{key_file}"
+"""
+
+
+class SimulatedLane:
+    """One lane's devices as simulators on pseudo-terminals, playing a scripted scene on a shared clock."""
+
+    def __init__(
+        self, lane_id: str, passengers: list[ScriptedPassenger], workdir: Path, clock: Callable[[], float]
+    ) -> None:
+        self.lane_id = lane_id
+        self.passengers = passengers
+        self.scene = SceneRenderer(passengers)
+        self.thermal = GyMcu90640Simulator(
+            lambda _t: self.scene(clock()), link_path=workdir / f"{lane_id}-thermal"
+        )
+        self.reader = SamReaderSimulator(
+            lambda: self.scene.card(clock()), link_path=workdir / f"{lane_id}-idreader"
+        )
+
+    def start(self) -> SimulatedLane:
+        self.thermal.start()
+        self.reader.start()
+        return self
+
+    def stop(self) -> None:
+        self.thermal.stop()
+        self.reader.stop()
+
+    def config(self) -> str:
+        return LANE_CONFIG.format(
+            lane_id=self.lane_id, thermal_port=self.thermal.port, reader_port=self.reader.port
+        )
+
+
+def appliance_config(
+    lanes: list[SimulatedLane],
+    broker_port: int,
+    protocol: str,
+    state_dir: Path,
+    key_file: Path,
+    screening_extra: str = "",
+    rules_extra: str = "",
+) -> str:
+    """The TOML the service reads; the *_extra strings are lines added to the [screening] / [rules] tables."""
+    return APPLIANCE_CONFIG.format(
+        lanes="".join(lane.config() for lane in lanes),
+        key_region=KEY_REGION,
+        broker_port=broker_port,
+        protocol=protocol,
+        state_dir=state_dir,
+        key_file=key_file,
+        screening_extra=screening_extra,
+        rules_extra=rules_extra,
+    )
