@@ -75,7 +75,9 @@ def test_all_errors_reported_with_key_paths(tmp_path: Path) -> None:
 
 
 def test_bad_port_names_the_field(tmp_path: Path) -> None:
-    text = MINIMAL.replace('port = "/dev/serial/by-path/platform-xhci-hcd.0-usb-0:1.1:1.0-port0"', 'port = "ttyUSB0"')
+    text = MINIMAL.replace(
+        'port = "/dev/serial/by-path/platform-xhci-hcd.0-usb-0:1.1:1.0-port0"', 'port = "ttyUSB0"'
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, text))
     assert caught.value.errors == ["lanes[0].thermal.port: not a serial URL or device path"]
@@ -116,7 +118,11 @@ def test_check_config_cli_ok_and_broken(tmp_path: Path) -> None:
 
     broken = run_cli("check-config", str(write(tmp_path, BROKEN)))
     assert broken.returncode == EX_CONFIG
-    for expected in ("lanes[0].thermal.baud: unknown key", "device_id: required key is missing", "screening.threshold_c"):
+    for expected in (
+        "lanes[0].thermal.baud: unknown key",
+        "device_id: required key is missing",
+        "screening.threshold_c",
+    ):
         assert expected in broken.stderr
 
 

@@ -12,14 +12,14 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge.config import load_config
 from edge.contract import validate_message
-from edge.simulation import ScriptedPassenger, SimulatedLane, appliance_config, script_scene
 from edge.privacy import Pseudonymiser
 from edge.service import Service
+from edge.simulation import ScriptedPassenger, SimulatedLane, appliance_config, script_scene
 from tests.fakes.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.slow
@@ -90,7 +90,9 @@ class Checkpoint:
         self.lane.stop()
 
 
-def test_febrile_passengers_alerted_with_their_id_and_nobody_else(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def test_febrile_passengers_alerted_with_their_id_and_nobody_else(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
     passengers = script_scene(count=8, febrile=(2, 5), key_region=())
     rig = Checkpoint(tmp_path, mosquitto, passengers)
     try:
