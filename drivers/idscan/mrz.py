@@ -157,9 +157,10 @@ def plausible_first_line(line: str) -> bool:
 
 
 def _plausible_group(lines: list[str]) -> bool:
-    # The sex position is the cheapest reliable marker that line 2 really is a line 2.
+    # Line 2 carries dates and check digits, so it never looks like an opening line; and its sex position
+    # holds M, F, X or '<'. A group failing either is misaligned (a line was lost), not a bad document.
     sex = lines[1][7] if len(lines[0]) == 30 else lines[1][20]
-    return plausible_first_line(lines[0]) and sex in "MFX<"
+    return plausible_first_line(lines[0]) and not plausible_first_line(lines[1]) and sex in "MFX<"
 
 
 def parse_mrz(lines: list[str], reference_date: date) -> IdDocument:

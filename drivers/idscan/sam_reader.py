@@ -105,7 +105,14 @@ class SamFrameParser:
                 continue
             total = 7 + length
             if len(self._buf) < total:
-                return out
+                # A false preamble in noise may claim a long frame; a complete, checked frame behind it must
+                # not wait for bytes that a polled reader will never send.
+                later = self._checked_frame_after(1)
+                if later is None:
+                    return out
+                out.append(Rejected("false_preamble", later))
+                del self._buf[:later]
+                continue
             frame = bytes(self._buf[:total])
             if _xor(frame[5:-1]) != frame[-1]:
                 out.append(Rejected("xor_check", len(PREAMBLE)))
@@ -113,6 +120,20 @@ class SamFrameParser:
                 continue
             del self._buf[:total]
             out.append(SamFrame(frame[7:-1]))
+
+    def _checked_frame_after(self, start: int) -> int | None:
+        at = self._buf.find(PREAMBLE, start)
+        while at >= 0 and at + 7 <= len(self._buf):
+            (length,) = struct.unpack_from(">H", self._buf, at + 5)
+            end = at + 7 + length
+            if (
+                2 <= length <= MAX_LEN
+                and end <= len(self._buf)
+                and _xor(self._buf[at + 5 : end - 1]) == self._buf[end - 1]
+            ):
+                return at
+            at = self._buf.find(PREAMBLE, at + 1)
+        return None
 
 
 def _field(text: bytes, offset: int, size: int) -> str:
