@@ -41,7 +41,7 @@ SW_READ_FAILED = 0x41
 TEXT_BLOCK_LEN = 256
 
 
-def _xor(data: bytes) -> int:
+def _xor(data: bytes | bytearray) -> int:
     x = 0
     for b in data:
         x ^= b
