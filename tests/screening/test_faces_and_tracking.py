@@ -126,6 +126,16 @@ def test_flat_field_correction_frames_neither_split_nor_measure_a_passenger() ->
     assert m.frames == 12
 
     # A passenger seen only while the camera settles after FFC is not measured but asked to re-measure.
-    (m,) = run(LaneScreener(ScreeningSettings(ffc_settle_s=5.0)), [shutter] + frames[:5])
+    (m,) = run(LaneScreener(ScreeningSettings(ffc_settle_s=5.0)), [shutter, *frames[:5]])
     assert m.status == "indeterminate"
     assert any("flat-field" in r for r in m.reasons)
+
+
+def test_skin_finder_on_a_640x512_frame_labels_coarsely_but_boxes_exactly() -> None:
+    scene = Scene(width=640, height=512, horizontal_fov_deg=50.0, people=(Person(x_m=0.05),), supersample=2)
+    rendered = render(scene, np.random.default_rng(2))
+    rendered.temps_c[10:40, 590:630] = 35.0  # blackbody
+    (face,) = SkinFinder(skin_min_c=30.0, min_pixels=4, exclude=(590, 10, 630, 40)).find(rendered.temps_c)
+    truth = rendered.people[0]
+    assert iou(face.box, truth.box) > 0.9
+    assert np.abs(np.array(face.box) - np.array(truth.box)).max() < 3.0
