@@ -1,0 +1,105 @@
+"""A multi-lane simulated checkpoint around the real Service, and a central-system subscriber."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from edge.config import AppConfig, load_config
+from edge.contract import validate_message
+from edge.privacy import Pseudonymiser
+from edge.simulation import ScriptedPassenger, SimulatedLane, appliance_config
+
+
+class CentralSystem:
+    """Subscribes to everything the site publishes; validates every message against its schema."""
+
+    def __init__(self, port: int, site_id: str) -> None:
+        self.messages: list[tuple[str, dict[str, Any], bool]] = []
+        self.cond = threading.Condition()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="central", protocol=mqtt.MQTTv5)
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, *_: c.subscribe(f"checkpoint/v1/{site_id}/#", qos=1)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.endswith("/lists"):
+            return
+        kind, payload = validate_message(msg.topic, msg.payload)
+        with self.cond:
+            self.messages.append((kind, payload, bool(msg.retain)))
+            self.cond.notify_all()
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        with self.cond:
+            return [p for k, p, _ in self.messages if k == kind]
+
+    def wait_until(self, predicate: Any, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        with self.cond:
+            while not predicate():
+                if time.monotonic() >= deadline:
+                    return False
+                self.cond.wait(0.1)
+            return True
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class SimulatedCheckpoint:
+    """Several simulated lanes sharing one scene clock, and the configuration pointing at them."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        broker_port: int,
+        scenes: list[list[ScriptedPassenger]],
+        rules_extra: str = "",
+        screening_extra: str = "",
+    ) -> None:
+        self.t0 = time.monotonic() + 1.0
+        self.scenes = scenes
+        self.key_file = tmp_path / "site.key"
+        self.key_file.write_bytes(os.urandom(32))
+        self.pseudonymiser = Pseudonymiser.from_file(self.key_file)
+        self.lanes = [
+            SimulatedLane(f"lane-{i + 1}", scene, tmp_path, self.clock).start() for i, scene in enumerate(scenes)
+        ]
+        self.config_path = tmp_path / "checkpoint-edge.toml"
+        self.config_path.write_text(
+            appliance_config(
+                self.lanes, broker_port, "5", tmp_path / "state", self.key_file, screening_extra, rules_extra
+            )
+        )
+
+    @property
+    def config(self) -> AppConfig:
+        return load_config(self.config_path)
+
+    def clock(self) -> float:
+        return time.monotonic() - self.t0
+
+    def wait_scene_end(self, extra_s: float = 0.5) -> None:
+        end = max(p.leave_s for scene in self.scenes for p in scene)
+        while self.clock() < end + extra_s:
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        for lane in self.lanes:
+            lane.stop()
+
+
+def write_lists(path: Path, version: str, key_regions: list[dict[str, Any]], watch: list[str]) -> None:
+    body = {"version": version, "key_regions": key_regions, "watch_list": [{"id_hmac": h} for h in watch]}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(body))
+    tmp.replace(path)
