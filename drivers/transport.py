@@ -19,6 +19,15 @@ from pydantic import AfterValidator
 # pyserial's URL handlers (serial/urlhandler/protocol_*.py) that make sense for a device link.
 _URL_SCHEMES = ("loop", "socket", "rfc2217", "spy", "hwgrep", "alt", "cp2110")
 _URL_RE = re.compile(rf"^({'|'.join(_URL_SCHEMES)})://.*$")
+try:
+    import termios
+
+    # pyserial lets termios.error (not an OSError) escape from flush()/tcdrain on a vanished tty.
+    _LINK_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
+except ImportError:  # pragma: no cover - not POSIX
+    _LINK_ERRORS = (serial.SerialException, OSError)
+
+_SETTING_ERRORS: tuple[type[BaseException], ...] = (*_LINK_ERRORS, ValueError)
 # Open failures a retry cannot fix without a technician (wrong permissions, another process owns the port).
 _PERMANENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EAGAIN, errno.EBUSY}
 
@@ -92,7 +101,7 @@ class SerialLink:
             self._serial = serial.serial_for_url(self.port, **kwargs)
         except ValueError as exc:
             raise DeviceGone(f"cannot open {self.port}: {exc}", permanent=True) from exc
-        except (serial.SerialException, OSError) as exc:
+        except _LINK_ERRORS as exc:
             code = getattr(exc, "errno", None)
             locked = "exclusively lock" in str(exc)
             raise DeviceGone(
@@ -101,7 +110,7 @@ class SerialLink:
 
     def close(self) -> None:
         if self._serial is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
+            with contextlib.suppress(*_LINK_ERRORS):
                 self._serial.close()
             self._serial = None
 
@@ -110,7 +119,7 @@ class SerialLink:
         self.baudrate = baudrate
         try:
             self._require().baudrate = baudrate
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except _SETTING_ERRORS as exc:
             raise DeviceGone(f"cannot set {baudrate} baud on {self.port}: {exc}") from exc
 
     def read(self, max_bytes: int = 4096) -> bytes:
@@ -119,7 +128,7 @@ class SerialLink:
         try:
             waiting = s.in_waiting
             return bytes(s.read(min(max_bytes, waiting) if waiting else 1))
-        except (serial.SerialException, OSError) as exc:
+        except _LINK_ERRORS as exc:
             raise DeviceGone(f"read failed on {self.port}: {exc}") from exc
 
     def write(self, data: bytes) -> None:
@@ -127,13 +136,13 @@ class SerialLink:
         try:
             s.write(data)
             s.flush()
-        except (serial.SerialException, OSError) as exc:
+        except _LINK_ERRORS as exc:
             raise DeviceGone(f"write failed on {self.port}: {exc}") from exc
 
     def reset_input(self) -> None:
         try:
             self._require().reset_input_buffer()
-        except (serial.SerialException, OSError) as exc:
+        except _LINK_ERRORS as exc:
             raise DeviceGone(f"flush failed on {self.port}: {exc}") from exc
 
     def _require(self) -> serial.SerialBase:

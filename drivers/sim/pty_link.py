@@ -63,6 +63,11 @@ class PtyLink:
             return None
 
     def unplug(self) -> None:
+        # udev removes the by-path/by-id symlink on unplug; leaving it would point at a pts number the
+        # kernel may hand to some other program's terminal.
+        if self.link_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.link_path.unlink()
         for fd in (self._master, self._slave):
             if fd is not None:
                 with contextlib.suppress(OSError):
