@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ def _train_module():
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
     spec.loader.exec_module(module)
     return module
 
@@ -101,3 +103,23 @@ def test_margin_rule_prefers_sensitivity_but_keeps_a_specificity_floor() -> None
     # Half the healthy read 37.2: the margin that would catch fever at 37.2 flags them, so the floor holds.
     pred = np.array([37.2] * 10 + [37.2] * 45 + [36.6] * 45)
     assert train.choose_margin(pred, y) < 0.3
+
+
+def test_onnx_graph_computes_what_the_training_model_computes(tmp_path: Path) -> None:
+    train = _train_module()
+    subjects = load_csv(str(SAMPLES / "ICI_sample.csv")).subjects
+    x = train.feature_matrix(subjects)
+    model, margins = train.train(x, np.array([s.oral_c for s in subjects]))
+    target = tmp_path / "core_estimator_ici.onnx"
+    target.write_bytes(train.build_onnx(model, margins, "ICI", "test"))
+    onnx_out = CoreEstimator("ICI", path=target).predict(x)
+    assert np.abs(onnx_out - model.predict(x)).max() < 1e-3  # float32 graph vs float64 numpy
+
+
+@pytest.mark.parametrize("camera", CAMERAS)
+def test_estimate_never_rises_as_the_face_gets_colder(camera: str) -> None:
+    est = CoreEstimator(camera)
+    grid = np.arange(33.5, 39.0, 0.1)
+    x = np.stack([[t, t + 0.1, t - 0.2, t - 0.8, 24.0] for t in grid]).astype(np.float32)
+    out = est.predict(x)
+    assert (np.diff(out[:, 0]) >= -1e-4).all() and (np.diff(out[:, 1]) >= -1e-4).all()
