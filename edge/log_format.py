@@ -22,7 +22,10 @@ class JsonLineFormatter(logging.Formatter):
 
 
 class RepeatLimiter(logging.Filter):
-    """Lets the same message template through at most once per `interval_s`; counts what it held back."""
+    """Lets the same warning/error template through at most once per `interval_s`; counts what it held back.
+
+    Only faults repeat in bursts (a device erroring every read); events such as decisions are one per
+    passenger and each one matters, so INFO and below always pass."""
 
     def __init__(self, interval_s: float = 30.0) -> None:
         super().__init__()
@@ -31,6 +34,8 @@ class RepeatLimiter(logging.Filter):
         self.suppressed = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
         key = (record.name, hash(record.msg))
         now = time.monotonic()
         if now - self._last.get(key, -1e9) < self.interval_s:

@@ -85,7 +85,7 @@ class Supervisor:
         period_s = watchdog_period_s() or 5.0
         next_ping = 0.0
         last_status = ""
-        while not self.stop_requested.wait(0.5):
+        while not self.stop_requested.wait(min(0.5, period_s)):
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self.reload()

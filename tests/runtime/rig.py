@@ -72,7 +72,8 @@ class SimulatedCheckpoint:
         self.key_file.write_bytes(os.urandom(32))
         self.pseudonymiser = Pseudonymiser.from_file(self.key_file)
         self.lanes = [
-            SimulatedLane(f"lane-{i + 1}", scene, tmp_path, self.clock).start() for i, scene in enumerate(scenes)
+            SimulatedLane(f"lane-{i + 1}", scene, tmp_path, self.clock).start()
+            for i, scene in enumerate(scenes)
         ]
         self.config_path = tmp_path / "checkpoint-edge.toml"
         self.config_path.write_text(
