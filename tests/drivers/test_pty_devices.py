@@ -140,12 +140,21 @@ def _check_8833(item: DeviceItem) -> None:
 def _check_card(item: DeviceItem) -> None:
     assert isinstance(item, IdScan)
     doc = item.document
-    assert (doc.doc_type, doc.number, doc.valid, doc.region) == ("cn_resident_id", "990000200001020018", True, "990000")
+    assert (doc.doc_type, doc.number, doc.valid, doc.region) == (
+        "cn_resident_id",
+        "990000200001020018",
+        True,
+        "990000",
+    )
 
 
 def _check_mrz(item: DeviceItem) -> None:
     assert isinstance(item, IdScan)
-    assert (item.document.doc_type, item.document.number, item.document.valid) == ("mrz_td3", "L898902C3", True)
+    assert (item.document.doc_type, item.document.number, item.document.valid) == (
+        "mrz_td3",
+        "L898902C3",
+        True,
+    )
 
 
 def _check_health(item: DeviceItem) -> None:
