@@ -24,9 +24,15 @@ EXAMPLE: dict[str, Any] = {
     "lanes": [
         {
             "id": "lane-1",
-            "thermal": {"type": "gy_mcu90640", "port": "/dev/serial/by-path/platform-xhci-hcd.0-usb-0:1.1:1.0-port0"},
+            "thermal": {
+                "type": "gy_mcu90640",
+                "port": "/dev/serial/by-path/platform-xhci-hcd.0-usb-0:1.1:1.0-port0",
+            },
             "id_scanners": [
-                {"type": "sam_id_reader", "port": "/dev/serial/by-path/platform-xhci-hcd.0-usb-0:1.2:1.0-port0"}
+                {
+                    "type": "sam_id_reader",
+                    "port": "/dev/serial/by-path/platform-xhci-hcd.0-usb-0:1.2:1.0-port0",
+                }
             ],
         }
     ],
