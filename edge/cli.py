@@ -14,7 +14,7 @@ from edge.config import EX_CONFIG, ConfigError, load_config, summary
 log = logging.getLogger("edge.cli")
 
 # Rooms that add their own sub-commands through `register(subparsers)`.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("edge.screening.model_cli",)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
