@@ -109,8 +109,8 @@ class Outbox:
         spill_max_bytes: int = 16 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if max_bytes < 4096:
-            raise ValueError(f"outbox max_bytes must be at least 4096, got {max_bytes}")
+        if max_bytes < 1024:
+            raise ValueError(f"outbox max_bytes must be at least 1024, got {max_bytes}")
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.spill_max_bytes = min(spill_max_bytes, max_bytes)
@@ -122,15 +122,16 @@ class Outbox:
         self._acked_undeleted: set[int] = set()
         self.disk_state = "ok"
         self.last_error: str | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            str(self.path), check_same_thread=False, isolation_level=None, timeout=10.0
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL makes every WAL commit an fsync: a returned append survives power loss, not just a crash.
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        self._fsync_dir()
+        self.durable = True
+        try:
+            self._db = self._open(str(self.path))
+        except (sqlite3.Error, OSError) as error:
+            # A read-only or broken disk at boot must not stop screening: run on a RAM database,
+            # reported in health() as not durable, until a restart finds the disk usable again.
+            self._disk_failed(error)
+            log.error("outbox: cannot use %s (%s); messages are kept in memory only", self.path, error)
+            self.durable = False
+            self._db = self._open(":memory:")
         self._sizes: dict[str, int] = dict.fromkeys(KINDS, 0)
         self._counts: dict[str, int] = dict.fromkeys(KINDS, 0)
         for kind, count, size in self._db.execute(
@@ -146,6 +147,22 @@ class Outbox:
         self._counters: dict[str, int] = {
             n: int(v) for n, v in self._db.execute("SELECT name, value FROM counters")
         }
+
+    def _open(self, target: str) -> sqlite3.Connection:
+        if target != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=10.0)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # FULL makes every WAL commit an fsync: a returned append survives power loss, not just a crash.
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+        except sqlite3.Error:
+            db.close()
+            raise
+        if target != ":memory:":
+            self._fsync_dir()
+        return db
 
     # ----------------------------------------------------------------------------------------- writing
     def append(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -255,10 +272,11 @@ class Outbox:
             log.warning("outbox: disk budget reached, dropped %d oldest %s message(s)", count, kind)
         self._counts[row.kind] += 1
         self._sizes[row.kind] += row.size_bytes
-        if self.disk_state != "ok":
-            log.warning("outbox: disk writable again")
-        self.disk_state = "ok"
-        self.last_error = None
+        if self.durable:
+            if self.disk_state != "ok":
+                log.warning("outbox: disk writable again")
+            self.disk_state = "ok"
+            self.last_error = None
 
     def _make_room_locked(self, row: OutboxRow) -> dict[str, tuple[int, int]] | None:
         """Delete lower-or-equal priority rows, oldest first, until `row` fits; None if it cannot fit."""
@@ -462,6 +480,11 @@ class Outbox:
             log.info("outbox: dropped %d %s message(s): %s", len(ids), kind, reason)
 
     # ----------------------------------------------------------------------------------------- reporting
+    def last_seq(self, device_id: str, kind: str) -> int:
+        """The last sequence number handed out for this device's `kind` topic (0 if none yet)."""
+        with self._lock:
+            return self._seq.get((device_id, kind), 0)
+
     def depth(self) -> dict[str, int]:
         """Pending rows by kind (disk and memory spill), acknowledged rows excluded."""
         with self._lock:
@@ -489,7 +512,7 @@ class Outbox:
                 "oldest_age_s": round(max(0.0, self._clock() - oldest), 3) if oldest is not None else None,
                 "dropped": {k: self._counters.get(f"dropped_{k}", 0) for k in KINDS},
                 "disk_state": self.disk_state,
-                "in_memory_only": len(self._spill),
+                "in_memory_only": len(self._spill) if self.durable else sum(self.depth().values()),
                 "last_error": self.last_error,
             }
 

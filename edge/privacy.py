@@ -9,14 +9,17 @@ snapshot are each off unless the site's policy turns them on (PIPL Art. 6/19/26,
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
+from drivers.items import IdDocument
 from edge.strict import StrictModel
 
 MIN_KEY_BYTES = 16
@@ -108,3 +111,35 @@ def mask_id_number(number: str) -> str:
     if keep_head + keep_tail > length // 2:
         keep_tail = max(0, length // 2 - keep_head)
     return canonical[:keep_head] + "*" * (length - keep_head - keep_tail) + canonical[length - keep_tail :]
+
+
+def identity_for_alert(
+    document: IdDocument | None, pseudonymiser: Pseudonymiser | None, settings: PrivacySettings
+) -> dict[str, Any] | None:
+    """The alert's `identity` block as the policy allows; None (anonymous) without a document or a site key.
+
+    The clear ID number never leaves this function.
+    """
+    if document is None or pseudonymiser is None or not document.number:
+        return None
+    identity: dict[str, Any] = {
+        "doc_type": document.doc_type,
+        "id_hmac": pseudonymiser.pseudonymise(document.number),
+        "id_masked": mask_id_number(document.number),
+        "region": document.region,
+        "valid": document.valid,
+    }
+    if settings.publish_name and document.name:
+        identity["name"] = document.name
+    if settings.publish_birth_date and document.birth_date:
+        identity["birth_date"] = document.birth_date
+    return identity
+
+
+def snapshot_for_alert(png: bytes | None, settings: PrivacySettings) -> str | None:
+    """Base64 PNG for `snapshot_png_b64`, or None when the policy is off, there is none, or it is too big."""
+    if not settings.publish_snapshot or not png:
+        return None
+    if not png.startswith(b"\x89PNG\r\n\x1a\n") or len(png) > settings.snapshot_max_bytes:
+        return None
+    return base64.b64encode(png).decode("ascii")

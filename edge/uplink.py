@@ -40,18 +40,13 @@ from paho.mqtt.properties import Properties
 from pydantic import Field, model_validator
 
 import edge
+from edge.contract import SCHEMA_NAMES, SCHEMA_VERSION
 from edge.outbox import Outbox, OutboxRow, encode_payload
 from edge.strict import StrictModel
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-CONTRACT_SCHEMAS = {
-    "alert": "checkpoint.alert",
-    "stats": "checkpoint.stats",
-    "status": "checkpoint.status",
-    "heartbeat": "checkpoint.heartbeat",
-}
+CONTRACT_SCHEMAS = SCHEMA_NAMES
 
 
 class BrokerEndpoint(StrictModel):
@@ -632,7 +627,11 @@ class Uplink:
 
     def _status_payload(self, state: str, stamp: bool) -> dict[str, Any]:
         provided = self._device_status()
-        devices = provided.pop("devices", {})
+        # The contract wants {device: {"state": …}}; accept bare state strings from the provider.
+        devices = {
+            str(name): dict(info) if isinstance(info, dict) else {"state": str(info)}
+            for name, info in dict(provided.pop("devices", {}) or {}).items()
+        }
         config_hash = provided.pop("config_hash", None)
         payload: dict[str, Any] = {
             "schema": CONTRACT_SCHEMAS["status"],

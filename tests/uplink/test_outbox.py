@@ -1,0 +1,211 @@
+"""The outbox on its own: stamping, order, persistence across crashes, the disk budget, a refusing disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge.contract import validate
+from edge.outbox import ROW_OVERHEAD_BYTES, Outbox, encode_payload
+from tests.uplink.conftest import DEVICE, alert_payload, stats_payload
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_append_stamps_a_unique_id_and_a_per_topic_sequence(outbox: Outbox) -> None:
+    first = outbox.append("alert", alert_payload(1))
+    second = outbox.append("alert", alert_payload(2))
+    stats = outbox.append("stats", stats_payload(1))
+    assert uuid.UUID(first["message_id"]).version == 4
+    assert first["message_id"] != second["message_id"]
+    assert (first["seq"], second["seq"], stats["seq"]) == (1, 2, 1)
+    validate("alert", first)
+    validate("stats", stats)
+    assert "message_id" not in alert_payload(1)  # the caller's dict is not modified
+
+
+def test_rows_come_back_in_append_order_and_leave_only_when_deleted(outbox: Outbox) -> None:
+    stamped = [outbox.append("alert" if n % 3 else "stats", alert_payload(n) if n % 3 else stats_payload(n))
+               for n in range(10)]
+    rows = outbox.pending(limit=100)
+    assert [r.message_id for r in rows] == [s["message_id"] for s in stamped]
+    assert [json.loads(r.payload) for r in rows] == stamped
+    assert outbox.depth() == {"alert": 6, "stats": 4, "status": 0, "heartbeat": 0}
+    assert outbox.delete([rows[0].row_id, rows[1].row_id])
+    assert [r.row_id for r in outbox.pending(limit=100)] == [r.row_id for r in rows[2:]]
+    assert [r.row_id for r in outbox.pending(after_row_id=rows[5].row_id, limit=2)] == [
+        rows[6].row_id,
+        rows[7].row_id,
+    ]
+
+
+def test_sequence_and_rows_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    with Outbox(path) as box:
+        for n in range(5):
+            box.append("alert", alert_payload(n))
+        box.delete([box.pending(limit=1)[0].row_id])
+    with Outbox(path) as box:
+        assert box.depth()["alert"] == 4
+        assert box.last_seq(DEVICE, "alert") == 5
+        assert box.append("alert", alert_payload(6))["seq"] == 6
+
+
+def test_a_returned_append_survives_sigkill(tmp_path: Path) -> None:
+    """The append is committed before it returns: kill -9 right after it loses nothing."""
+    path = tmp_path / "o.db"
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from edge.outbox import Outbox
+        from tests.uplink.conftest import alert_payload
+        box = Outbox({str(path)!r})
+        for n in range(50):
+            box.append("alert", alert_payload(n))
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], timeout=60)
+    assert result.returncode == -signal.SIGKILL
+    with Outbox(path) as box:
+        assert box.depth()["alert"] == 50
+        assert [r.seq for r in box.pending(limit=100)] == list(range(1, 51))
+
+
+def _row_bytes(payload: dict[str, object]) -> int:
+    stamped = dict(payload, message_id=str(uuid.uuid4()), seq=1)
+    return len(encode_payload(stamped)) + ROW_OVERHEAD_BYTES
+
+
+def test_budget_drops_statistics_first_oldest_first_and_counts_them(tmp_path: Path) -> None:
+    alert_size = _row_bytes(alert_payload(0))
+    box = Outbox(tmp_path / "o.db", max_bytes=40 * alert_size)
+    stats = [box.append("stats", stats_payload(n)) for n in range(20)]
+    alerts: list[dict[str, object]] = []
+    while box.depth()["stats"] > 0:
+        before = box.depth()
+        alerts.append(box.append("alert", alert_payload(len(alerts))))
+        after = box.depth()
+        if after["alert"] != before["alert"] + 1:
+            # An alert may go only in the same step as the last statistic, never while one is kept.
+            assert after["stats"] == 0, "an alert was dropped while a statistic remained"
+            alerts.pop(0)
+        assert box.health()["bytes"] <= box.max_bytes
+    assert box.health()["dropped"]["stats"] == 20
+    assert box.health()["dropped"]["alert"] <= 1
+    # The survivors are the newest statistics until the last one went: oldest were dropped first.
+    remaining_ids = {r.message_id for r in box.pending(limit=1000)}
+    assert all(a["message_id"] in remaining_ids for a in alerts)
+    assert not any(s["message_id"] in remaining_ids for s in stats)
+    box.close()
+
+
+def test_a_new_statistic_never_evicts_an_alert(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "sizing.db") as sizing:
+        for n in range(10):
+            sizing.append("alert", alert_payload(n))
+        ten_alerts_bytes = sizing.health()["bytes"]
+    # Room for exactly these ten alerts plus less than one statistic.
+    box = Outbox(tmp_path / "o.db", max_bytes=ten_alerts_bytes + _row_bytes(stats_payload(1)) - 1)
+    for n in range(10):
+        box.append("alert", alert_payload(n))
+    depth = box.depth()["alert"]
+    assert depth == 10
+    dropped_alerts = box.health()["dropped"]["alert"]
+    box.append("stats", stats_payload(1))
+    assert box.depth() == {"alert": depth, "stats": 0, "status": 0, "heartbeat": 0}
+    assert box.health()["dropped"]["stats"] == 1
+    assert box.health()["dropped"]["alert"] == dropped_alerts
+    box.close()
+
+
+def test_when_only_alerts_remain_the_oldest_alert_goes_and_is_counted(tmp_path: Path) -> None:
+    alert_size = _row_bytes(alert_payload(0))
+    box = Outbox(tmp_path / "o.db", max_bytes=10 * alert_size)
+    stamped = [box.append("alert", alert_payload(n)) for n in range(15)]
+    kept = [json.loads(r.payload)["seq"] for r in box.pending(limit=100)]
+    assert kept == list(range(15 - len(kept) + 1, 16))
+    assert box.health()["dropped"]["alert"] == 15 - len(kept)
+    assert stamped[-1]["seq"] == 15
+    box.close()
+
+
+def test_drop_counters_are_persistent(tmp_path: Path) -> None:
+    alert_size = _row_bytes(alert_payload(0))
+    with Outbox(tmp_path / "o.db", max_bytes=5 * alert_size) as box:
+        for n in range(8):
+            box.append("alert", alert_payload(n))
+        dropped = box.health()["dropped"]["alert"]
+    assert dropped > 0
+    with Outbox(tmp_path / "o.db", max_bytes=5 * alert_size) as box:
+        assert box.health()["dropped"]["alert"] == dropped
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB file system, so 'disk full' and 'read-only' are the kernel's, not a mock's."""
+    mount_point = tmp_path / "tmpfs"
+    mount_point.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+                            capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_is_reported_never_fatal_and_nothing_is_lost(small_tmpfs: Path) -> None:
+    box = Outbox(small_tmpfs / "o.db", max_bytes=64 * 1024 * 1024)  # budget larger than the disk
+    filler = small_tmpfs / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:  # leave no room at all
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    stamped = [box.append("alert", alert_payload(n)) for n in range(30)]
+    health = box.health()
+    assert health["disk_state"] == "full"
+    assert health["in_memory_only"] > 0
+    assert box.depth()["alert"] == 30
+    assert [json.loads(r.payload)["message_id"] for r in box.pending(limit=100)] == [
+        s["message_id"] for s in stamped
+    ]
+    os.remove(filler)
+    assert box.retry_disk()
+    assert box.health()["disk_state"] == "ok"
+    assert box.health()["in_memory_only"] == 0
+    box.close()
+    with Outbox(small_tmpfs / "o.db") as reopened:
+        assert [r.message_id for r in reopened.pending(limit=100)] == [s["message_id"] for s in stamped]
+
+
+def test_a_read_only_disk_at_start_is_reported_never_fatal(small_tmpfs: Path) -> None:
+    with Outbox(small_tmpfs / "o.db") as box:
+        box.append("alert", alert_payload(0))
+    subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], check=True)
+    try:
+        box = Outbox(small_tmpfs / "sub" / "o.db")
+        assert box.health()["disk_state"] in ("read_only", "error")
+        stamped = box.append("alert", alert_payload(1))
+        assert [r.message_id for r in box.pending(limit=10)] == [stamped["message_id"]]
+        assert box.health()["in_memory_only"] == 1
+        assert box.delete([r.row_id for r in box.pending(limit=10)])
+        assert box.depth()["alert"] == 0
+        box.close()
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_tmpfs)], check=True)
