@@ -51,6 +51,7 @@ class Service:
         self.totals: Counter[str] = Counter()
         self._totals_lock = threading.Lock()
         self.rule_lists = RuleListStore(config.rules.key_regions, config.rules.lists_file)
+        self.lists_topic = f"{config.broker.topic_prefix}/{config.site_id}/lists"
         self.statistics = StatisticsPublisher(
             config.site_id, config.device_id, [lane.id for lane in config.lanes], self.outbox
         )
@@ -61,7 +62,13 @@ class Service:
             for lane in config.lanes
         ]
         self.uplink = Uplink(
-            config.broker, self.outbox, config.site_id, config.device_id, status_provider=self.status
+            config.broker,
+            self.outbox,
+            config.site_id,
+            config.device_id,
+            status_provider=self.status,
+            # Retained, versioned key-region and watch lists for the whole site, from the central system.
+            subscriptions={self.lists_topic: lambda raw: self.rule_lists.apply(raw, "mqtt")},
         )
 
     def _on_passenger(self, passenger: Passenger, decision: Decision) -> None:
@@ -116,10 +123,6 @@ class Service:
             + f"; outbox {depth} pending; broker {'connected' if uplink.get('connected') else 'disconnected'}"
         )
 
-    def _uplink_alive(self) -> bool:
-        thread = getattr(self.uplink, "_thread", None)
-        return thread is None or thread.is_alive()
-
     def tick(self) -> None:
         """Housekeeping, about once a second, from the supervisor's loop."""
         self.statistics.tick()
@@ -135,7 +138,7 @@ class Service:
             for d in lane.devices
             if now - d.last_loop_mono > stall_s
         ]
-        if not self._uplink_alive():
+        if not self.uplink.alive():
             stale.append("uplink")
         return stale
 

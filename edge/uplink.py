@@ -231,8 +231,12 @@ class Uplink:
         site_id: str,
         device_id: str,
         status_provider: Callable[[], dict[str, Any]] | None = None,
+        subscriptions: dict[str, Callable[[bytes], object]] | None = None,
     ) -> None:
         self.settings = settings
+        # Topics from the centre (e.g. retained rule lists): subscribed on every connect; handlers run on the
+        # uplink thread, never inside paho's callback, and must not block.
+        self.subscriptions = dict(subscriptions or {})
         self.outbox = outbox
         self.site_id = site_id
         self.device_id = device_id
@@ -294,6 +298,10 @@ class Uplink:
         with contextlib.suppress(OSError):
             self._wake_r.close()
             self._wake_w.close()
+
+    def alive(self) -> bool:
+        """False once the worker thread has died (the supervisor then withholds the watchdog ping)."""
+        return self._thread is None or self._thread.is_alive()
 
     def state(self) -> dict[str, Any]:
         with self._state_lock:
@@ -404,9 +412,13 @@ class Uplink:
         def on_publish(_c: Any, _u: Any, mid: int, reason_code: Any, _props: Any) -> None:
             self._events.append(("puback", generation, mid, reason_code))
 
+        def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+            self._events.append(("message", generation, message.topic, bytes(message.payload)))
+
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
         client.on_publish = on_publish
+        client.on_message = on_message
         return client
 
     def _properties(self, kind: str, expiry_s: int | None = None) -> Properties:
@@ -556,10 +568,19 @@ class Uplink:
                     self._state.update(connected=True, broker=self._where(conn), last_error=None)
                     self._state["connects"] += 1
                 self._pending_status_mids = set()
+                for topic in self.subscriptions:
+                    conn.client.subscribe(topic, qos=1)
                 self._publish_status("online")
                 self._next_heartbeat_mono = time.monotonic() + self.settings.heartbeat_interval_s
             elif name == "disconnect":
                 outcome = "disconnected"
+            elif name == "message":
+                handler = self.subscriptions.get(event[2])
+                if handler is not None:
+                    try:
+                        handler(event[3])
+                    except Exception:  # a bad handler must not take the delivery of alerts down with it
+                        log.exception("uplink: handler for %s failed", event[2])
             elif name == "puback":
                 mid, reason = event[2], event[3]
                 self._pending_status_mids.discard(mid)
@@ -633,6 +654,7 @@ class Uplink:
             for name, info in dict(provided.pop("devices", {}) or {}).items()
         }
         config_hash = provided.pop("config_hash", None)
+        optional = {key: provided[key] for key in ("lanes", "rule_lists") if key in provided}
         payload: dict[str, Any] = {
             "schema": CONTRACT_SCHEMAS["status"],
             "schema_version": SCHEMA_VERSION,
@@ -645,6 +667,7 @@ class Uplink:
             "config_hash": config_hash,
             "devices": devices,
             "outbox": self.outbox.health(),
+            **optional,
         }
         if stamp:
             payload = self.outbox.stamp("status", payload)
@@ -654,7 +677,13 @@ class Uplink:
         provided = self._device_status()
         health = self.outbox.health()
         relevant = {
-            "devices": provided.get("devices", {}),
+            # States, not counters: a frame count changes every frame and would republish status endlessly.
+            "devices": {
+                name: info.get("state") if isinstance(info, dict) else info
+                for name, info in dict(provided.get("devices") or {}).items()
+            },
+            "lanes": provided.get("lanes"),
+            "rule_lists": (provided.get("rule_lists") or {}).get("version"),
             "config_hash": provided.get("config_hash"),
             "disk_state": health["disk_state"],
             "dropped": health["dropped"],
