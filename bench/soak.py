@@ -1,0 +1,581 @@
+#!/usr/bin/env python3
+"""Soak: 4 lanes at 2 passengers/s each, for minutes, through the whole appliance.
+
+    python bench/soak.py --minutes M        (default 10; --minutes 0.5 for a quick check)
+
+Each lane is a GY-MCU90640 simulator and a SAM ID-reader simulator on pseudo-terminals playing a scripted
+scene (edge.simulation); the real edge.service.Service reads them through its drivers, screens, joins,
+decides, commits alerts to its SQLite outbox and publishes them (QoS 1) to a Mosquitto started here on a
+free 127.0.0.1 port; a subscriber in this process stands in for the central system.
+
+What it checks:
+- every expected alert arrives once, with the scripted category; every passenger is screened exactly once;
+- resident memory (VmRSS of this process, which holds the service) grows < 5 MB after warm-up
+  (warm-up: the first 20 % of the run, at least 30 s when the run is over a minute);
+- no queue grows: outbox depth, each lane's frame and scan queues and the joiner's pending items,
+  sampled once a second;
+- latency from a passenger's last face frame (rendered by the simulator) to the alert at the subscriber,
+  p50/p99, target p99 <= 250 ms; split into stages so a miss names its cause:
+  transport (render -> driver), window close (driver -> decision: the screener's passenger gap and the
+  join), commit (alert built, outbox row fsync'd) and uplink (commit -> subscriber, through Mosquitto).
+
+The clocks: the scene clock is time.monotonic() - t0 (edge.simulation), the drivers stamp frames and scans
+with time.monotonic(), and the subscriber runs in this process, so every instant is converted to
+time.monotonic() and subtracted directly.
+
+Everything the bench itself keeps per passenger is allocated before the warm-up ends (numpy arrays), so the
+RSS growth it reports belongs to the service, the drivers and the simulators.
+Prints a table; the last line is one JSON object. Exit status 0 when every target is met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paho.mqtt.client as mqtt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge.config import load_config
+from edge.lane import Lane
+from edge.local_broker import LocalBroker
+from edge.passengers import Passenger
+from edge.privacy import Pseudonymiser
+from edge.rules import Decision
+from edge.service import Service
+from edge.simulation import (
+    SceneRenderer,
+    ScriptedPassenger,
+    SimulatedLane,
+    appliance_config,
+    expected_alerts,
+    script_scene,
+)
+
+RSS_GROWTH_LIMIT_MB = 5.0
+P99_TARGET_MS = 250.0
+START_S = 3.0  # scene time of the first passenger: devices open and configure before it
+DRAIN_S = 4.0  # after the last passenger: time for the last alerts to arrive, within --minutes
+SAMPLE_EVERY_S = 1.0
+PHASE_STEPS = (0, 1, 2, 3, 2, 1)
+# Stages of an alert's latency, as instants per passenger (all time.monotonic()).
+STAGES = ("rendered", "driver", "decided", "committed", "received")
+
+
+def rss_kb() -> int:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+class RecordingRenderer(SceneRenderer):
+    """The lane's scene, noting for each passenger when their face was last rendered into a frame."""
+
+    def __init__(
+        self, passengers: list[ScriptedPassenger], spacing_s: float, t0: float, last_face_mono: np.ndarray
+    ) -> None:
+        super().__init__(passengers)
+        self._t0 = t0
+        self._last_face_mono = last_face_mono
+        self.face_frames = np.zeros(len(passengers), dtype=np.int32)
+        self._spacing_s = spacing_s
+        self._first_s = passengers[0].arrive_s if passengers else 0.0
+        # The base class encodes each card; encode every passenger's once, alone on the reader, up front.
+        self._cards = [
+            SceneRenderer([p]).card(p.card_window[0]) if p.has_card else None for p in passengers
+        ]
+
+    def present(self, t: float) -> ScriptedPassenger | None:
+        # Passengers are evenly spaced: index arithmetic instead of a scan of the whole script per frame.
+        i = math.floor((t - self._first_s) / self._spacing_s)
+        for j in (i, i - 1):
+            if 0 <= j < len(self.passengers):
+                p = self.passengers[j]
+                if p.has_face and p.arrive_s <= t < p.leave_s:
+                    return p
+        return None
+
+    def card(self, t: float) -> bytes | None:
+        i = math.floor((t - self._first_s) / self._spacing_s)
+        for j in (i, i - 1):
+            if 0 <= j < len(self.passengers):
+                start, end = self.passengers[j].card_window
+                if start <= t < end:
+                    return self._cards[j]
+        return None
+
+    def __call__(self, t: float) -> tuple[np.ndarray, float]:
+        p = self.present(t)
+        if p is not None:
+            self._last_face_mono[p.index] = t + self._t0
+            self.face_frames[p.index] += 1
+        return super().__call__(t)
+
+
+@dataclass
+class LaneRecord:
+    """What the bench knows about one lane's scripted passengers, indexed by passenger index."""
+
+    passengers: list[ScriptedPassenger]
+    index_of_number: dict[str, int]
+    times: np.ndarray  # (passengers, len(STAGES)) time.monotonic() instants, NaN until seen
+    screened: np.ndarray  # measurements joined to this passenger's card
+    alerts_received: np.ndarray
+    expected_category: list[str | None]
+    renderer: RecordingRenderer | None = None
+
+
+class Instruments:
+    """Counts the service's decisions and the subscriber's alerts against the script, without allocating per
+    passenger after start-up (so it stays out of the RSS growth it helps measure)."""
+
+    def __init__(self, records: list[LaneRecord]) -> None:
+        self.records = records
+        self.lane_of_id = {f"lane-{k + 1}": k for k in range(len(records))}
+        self.unmatched_measurements = np.zeros(len(records), dtype=np.int64)
+        self.unmatched_scans = np.zeros(len(records), dtype=np.int64)
+        self.alert_messages = 0
+        self.duplicates = 0
+        self.unexpected = 0
+        self.wrong_category = 0
+        self.unexpected_examples: list[str] = []
+        self.by_hmac: dict[str, tuple[int, int]] = {}
+
+    def wrap_sink(self, lane: Lane) -> None:
+        """Stamp the decision and the committed outbox row around the service's own sink."""
+        k = self.lane_of_id[lane.lane_id]
+        record = self.records[k]
+        service_sink = lane.sink
+
+        def sink(p: Passenger, decision: Decision) -> None:
+            number = p.scan.document.number if p.scan is not None else None
+            i = record.index_of_number.get(number) if number else None
+            decided = time.monotonic()
+            if p.measurement is None:
+                self.unmatched_scans[k] += 1
+            elif i is None:
+                self.unmatched_measurements[k] += 1
+            else:
+                record.screened[i] += 1
+                record.times[i, 1] = p.measurement.t_last_mono
+                record.times[i, 2] = decided
+            service_sink(p, decision)
+            if i is not None and p.measurement is not None:
+                record.times[i, 3] = time.monotonic()
+
+        lane.sink = sink
+
+    def on_alert(self, payload: bytes | bytearray, received_mono: float) -> None:
+        self.alert_messages += 1
+        alert = json.loads(payload)
+        key = self.by_hmac.get((alert.get("identity") or {}).get("id_hmac") or "")
+        if key is None:
+            self.unexpected += 1
+            if len(self.unexpected_examples) < 5:
+                self.unexpected_examples.append(
+                    f"{alert.get('lane_id')} {alert.get('category')}: "
+                    + "; ".join(r.get("code", "") for r in alert.get("reasons", []))
+                )
+            return
+        k, i = key
+        record = self.records[k]
+        if record.alerts_received[i]:
+            self.duplicates += 1
+            return
+        record.alerts_received[i] = 1
+        record.times[i, 4] = received_mono
+        if alert.get("category") != record.expected_category[i]:
+            self.wrong_category += 1
+
+
+class Central:
+    """The central system's subscriber: every alert of the device, QoS 1."""
+
+    def __init__(self, port: int, topic: str, instruments: Instruments) -> None:
+        self.instruments = instruments
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id="soak-central", protocol=mqtt.MQTTv5
+        )
+        self.client.on_message = self._on_message
+        self.subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(topic, qos=1)
+        self.client.loop_start()
+        if not self.subscribed.wait(10.0):
+            raise RuntimeError("the subscriber got no SUBACK within 10 s")
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self.instruments.on_alert(msg.payload, time.monotonic())
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class Sampler:
+    """Once a second: RSS and every queue on the alert path, into a preallocated array."""
+
+    def __init__(self, service: Service, capacity: int) -> None:
+        self.service = service
+        self.lanes = service.lanes
+        # columns: t_mono, rss_kb, outbox depth, then per lane: frames queued, scans queued, joiner pending
+        self.columns = ["t", "rss_kb", "outbox"] + [
+            f"{lane.lane_id} {q}" for lane in self.lanes for q in ("frames", "scans", "joiner")
+        ]
+        self.data = np.full((capacity, len(self.columns)), np.nan)
+        self.count = 0
+
+    def sample(self) -> None:
+        if self.count >= len(self.data):
+            return
+        row = self.data[self.count]
+        row[0] = time.monotonic()
+        row[1] = rss_kb()
+        row[2] = sum(self.service.outbox.depth().values())
+        for j, lane in enumerate(self.lanes):
+            row[3 + 3 * j] = lane.frames.qsize()
+            row[4 + 3 * j] = lane.scans.qsize()
+            row[5 + 3 * j] = lane.joiner.pending()
+        self.count += 1
+
+    def rows(self) -> np.ndarray:
+        return self.data[: self.count]
+
+
+def percentile_ms(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q) * 1000.0) if len(values) else math.nan
+
+
+def queue_report(samples: np.ndarray, columns: list[str], warm_end_mono: float) -> list[dict[str, Any]]:
+    """Max and final of each queue after warm-up; growth when the last quarter never drains back to the
+    first quarter's worst (a steady queue keeps returning to its usual level, a backlog does not)."""
+    after = samples[samples[:, 0] >= warm_end_mono]
+    out = []
+    for c, name in enumerate(columns[2:], start=2):
+        series = after[:, c] if len(after) else samples[:, c]
+        quarter = max(1, len(series) // 4)
+        grew = bool(len(series) >= 8 and series[-quarter:].min() > series[:quarter].max())
+        out.append(
+            {
+                "queue": name,
+                "max": int(np.nanmax(series)) if len(series) else 0,
+                "final": int(series[-1]) if len(series) else 0,
+                "grew": grew,
+            }
+        )
+    return out
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    bench_start = time.monotonic()
+    run_s = args.minutes * 60.0
+    deadline = bench_start + run_s
+    spacing_s = 1.0 / args.rate
+    warm_s = max(0.2 * run_s, min(30.0, 0.5 * run_s))
+
+    with tempfile.TemporaryDirectory(prefix="checkpoint-soak-") as tmp:
+        work = Path(tmp)
+        key_file = work / "site.key"
+        key_file.write_bytes(os.urandom(32))
+        broker = LocalBroker().start()
+        if broker.kind != "mosquitto":
+            print("warning: Mosquitto is not installed; the soak runs against amqtt", file=sys.stderr)
+        protocol = "5" if broker.kind == "mosquitto" else "3.1.1"
+        setup_s = 3.0  # broker, service and ONNX start-up happen before the scene's t0
+        t0 = time.monotonic() + setup_s
+        count = int((deadline - t0 - START_S - DRAIN_S) * args.rate)
+        if count < 4:
+            raise SystemExit(f"--minutes {args.minutes} leaves room for only {count} passengers per lane")
+        clock = lambda: time.monotonic() - t0  # noqa: E731 - the scene's clock, shared by every simulator
+
+        records: list[LaneRecord] = []
+        lanes: list[SimulatedLane] = []
+        for k in range(args.lanes):
+            passengers = [
+                # Arrivals on an exact 0.5 s grid would meet the 8 Hz frame clock at one phase only; walking
+                # the phase (0, 1, 2, 3, 2, 1 steps) varies the face frames per passenger at the same rate.
+                dataclasses.replace(
+                    p,
+                    arrive_s=p.arrive_s + args.phase_step_s * PHASE_STEPS[p.index % len(PHASE_STEPS)],
+                    leave_s=p.leave_s + args.phase_step_s * PHASE_STEPS[p.index % len(PHASE_STEPS)],
+                )
+                for p in script_scene(
+                    count,
+                    febrile=tuple(i for i in range(count) if i % args.febrile_every == 1),
+                    key_region=tuple(i for i in range(count) if i % 10 == 6 and i % args.febrile_every != 1),
+                    start_s=START_S,
+                    spacing_s=spacing_s,
+                    dwell_s=args.dwell_s,
+                    lane=k + 1,
+                )
+            ]
+            times = np.full((count, len(STAGES)), np.nan)
+            record = LaneRecord(
+                passengers,
+                {p.id_number: p.index for p in passengers},
+                times,
+                np.zeros(count, dtype=np.int32),
+                np.zeros(count, dtype=np.int8),
+                [None] * count,
+            )
+            lane = SimulatedLane(f"lane-{k + 1}", passengers, work, clock)
+            # Replace the scene before the simulators start: the thermal simulator looks it up per frame.
+            record.renderer = lane.scene = RecordingRenderer(passengers, spacing_s, t0, times[:, 0])
+            records.append(record)
+            lanes.append(lane.start())
+
+        config_path = work / "checkpoint-edge.toml"
+        config_path.write_text(
+            appliance_config(
+                lanes,
+                broker.port,
+                protocol,
+                work / "state",
+                key_file,
+                screening_extra=f"passenger_gap_s = {args.passenger_gap_s}\n",
+            )
+        )
+        config = load_config(config_path)
+        pseudonymiser = Pseudonymiser.from_file(key_file, key_id=config.privacy.key_id)
+        instruments = Instruments(records)
+        alerts_expected = 0
+        for k, record in enumerate(records):
+            expected = expected_alerts(
+                record.passengers, config.screening.threshold_c, config.screening.skin_to_core_offset_c
+            )
+            for number, category in expected.items():
+                i = record.index_of_number[number]
+                record.expected_category[i] = category
+                instruments.by_hmac[pseudonymiser.pseudonymise(number)] = (k, i)
+            alerts_expected += len(expected)
+
+        topic = f"{config.broker.topic_prefix}/{config.site_id}/{config.device_id}/alert"
+        central = Central(broker.port, topic, instruments)
+        service = Service(config)
+        for lane_runtime in service.lanes:
+            instruments.wrap_sink(lane_runtime)
+        sampler = Sampler(service, capacity=int(run_s / SAMPLE_EVERY_S) + 120)
+        service.start()
+        if time.monotonic() > t0:
+            print(f"warning: start-up overran the scene's t0 by {time.monotonic() - t0:.2f} s", file=sys.stderr)
+
+        scene_end_mono = t0 + records[0].passengers[-1].leave_s
+        warm_end_mono = bench_start + warm_s
+        cpu_at_warm: float | None = None
+        rss_at_warm_kb: int | None = None
+        try:
+            next_sample = time.monotonic()
+            while True:
+                now = time.monotonic()
+                received = sum(int(r.alerts_received.sum()) for r in records)
+                if now >= deadline or (now > scene_end_mono + 1.0 and received >= alerts_expected):
+                    break
+                if now >= next_sample:
+                    next_sample += SAMPLE_EVERY_S
+                    service.tick()  # what the supervisor does every 0.5 s: statistics, rule-list file
+                    for lane in lanes:
+                        # The simulator logs every command it served; that log is the harness's, not the
+                        # service's memory, and would otherwise grow for the whole run.
+                        lane.reader.commands.clear()
+                        lane.thermal.commands.clear()
+                    sampler.sample()
+                    if rss_at_warm_kb is None and now >= warm_end_mono:
+                        rss_at_warm_kb = rss_kb()
+                        cpu_at_warm = sum(os.times()[:2])
+                        warm_end_mono = now
+                time.sleep(max(0.0, min(0.5, next_sample - time.monotonic())))
+            sampler.sample()
+            end_mono = time.monotonic()
+            rss_end_kb = rss_kb()
+            cpu_end = sum(os.times()[:2])
+            uplink = service.uplink.state()
+            lane_counters = {lane.lane_id: dict(lane.counters) for lane in service.lanes}
+            totals = dict(service.totals)
+        finally:
+            service.stop()
+            central.close()
+            for lane in lanes:
+                lane.stop()
+            broker.stop()
+
+    if rss_at_warm_kb is None or cpu_at_warm is None:  # the loop ended before the warm-up did
+        rss_at_warm_kb, cpu_at_warm, warm_end_mono = int(sampler.rows()[0, 1]), 0.0, bench_start
+    return summarise(
+        args,
+        records,
+        instruments,
+        sampler,
+        alerts_expected=alerts_expected,
+        rss_warm_kb=rss_at_warm_kb,
+        rss_end_kb=rss_end_kb,
+        cpu_pct=100.0 * (cpu_end - cpu_at_warm) / max(1e-9, end_mono - warm_end_mono),
+        warm_end_mono=warm_end_mono,
+        broker_kind=broker.kind,
+        uplink=uplink,
+        lane_counters=lane_counters,
+        totals=totals,
+        wall_s=end_mono - bench_start,
+    )
+
+
+def summarise(
+    args: argparse.Namespace,
+    records: list[LaneRecord],
+    instruments: Instruments,
+    sampler: Sampler,
+    *,
+    alerts_expected: int,
+    rss_warm_kb: int,
+    rss_end_kb: int,
+    cpu_pct: float,
+    warm_end_mono: float,
+    broker_kind: str,
+    uplink: dict[str, Any],
+    lane_counters: dict[str, dict[str, int]],
+    totals: dict[str, int],
+    wall_s: float,
+) -> dict[str, Any]:
+    scripted = sum(len(r.passengers) for r in records)
+    screened = np.concatenate([r.screened for r in records])
+    face_frames = np.concatenate([r.renderer.face_frames for r in records if r.renderer is not None])
+    times = np.concatenate([r.times for r in records])
+    expected_mask = np.concatenate([[c is not None for c in r.expected_category] for r in records])
+    received_mask = np.concatenate([r.alerts_received for r in records]).astype(bool)
+    delivered = times[expected_mask & received_mask]
+    latency = delivered[:, 4] - delivered[:, 0]
+    stages = {
+        "transport (render -> driver)": delivered[:, 1] - delivered[:, 0],
+        "window close + join (driver -> decision)": delivered[:, 2] - delivered[:, 1],
+        "commit (alert built, outbox fsync)": delivered[:, 3] - delivered[:, 2],
+        "uplink (commit -> subscriber)": delivered[:, 4] - delivered[:, 3],
+    }
+    samples = sampler.rows()
+    queues = queue_report(samples, sampler.columns, warm_end_mono)
+    mismatches = {
+        "never_screened": int((screened == 0).sum()),
+        "screened_twice_or_more": int((screened > 1).sum()),
+        "measurements_without_card": int(instruments.unmatched_measurements.sum()),
+        "cards_without_measurement": int(instruments.unmatched_scans.sum()),
+    }
+    rss_growth_mb = (rss_end_kb - rss_warm_kb) / 1024.0
+    p50_ms, p99_ms = percentile_ms(latency, 50), percentile_ms(latency, 99)
+    missing = int((expected_mask & ~received_mask).sum())
+    frames_dropped = sum(c.get("frames_dropped", 0) for c in lane_counters.values())
+    worker_errors = sum(c.get("worker_errors", 0) for c in lane_counters.values())
+    checks = {
+        "every alert delivered once": missing == 0
+        and instruments.duplicates == 0
+        and instruments.unexpected == 0
+        and instruments.wrong_category == 0,
+        "every passenger screened once": sum(mismatches.values()) == 0,
+        f"RSS growth < {RSS_GROWTH_LIMIT_MB:g} MB": rss_growth_mb < RSS_GROWTH_LIMIT_MB,
+        "no queue growth": not any(q["grew"] for q in queues),
+        f"p99 <= {P99_TARGET_MS:g} ms": p99_ms <= P99_TARGET_MS,
+    }
+
+    def row(label: str, value: object) -> None:
+        print(f"  {label:<44} {value}")
+
+    print(f"\nsoak: {args.lanes} lanes x {args.rate:g} passengers/s, {wall_s:.0f} s, broker {broker_kind}")
+    print(f"  scene: dwell {args.dwell_s} s, arrival phase step {args.phase_step_s} s, passenger_gap_s {args.passenger_gap_s} s, 1 in {args.febrile_every}"
+          " febrile, 1 in 10 key region; GY-MCU90640 8 Hz, SAM poll 0.1 s")  # fmt: skip
+    print("\npassengers")
+    row("scripted", scripted)
+    row("screened exactly once", int((screened == 1).sum()))
+    for name, n in mismatches.items():
+        row(name.replace("_", " "), n)
+    frames_hist = np.bincount(face_frames)
+    row("face frames per passenger (frames: passengers)",
+        ", ".join(f"{n}: {c}" for n, c in enumerate(frames_hist) if c))  # fmt: skip
+    row("service totals passengers/screened/alerts",
+        f"{totals.get('passengers', 0)}/{totals.get('screened', 0)}/{totals.get('alerts', 0)}")  # fmt: skip
+    row("frames dropped (lane queues full)", frames_dropped)
+    row("lane worker errors", worker_errors)
+    print("\nalerts")
+    row("expected", alerts_expected)
+    row("messages received", instruments.alert_messages)
+    row("missing", missing)
+    row("duplicates", instruments.duplicates)
+    row("unexpected", instruments.unexpected)
+    for example in instruments.unexpected_examples:
+        row("  e.g.", example)
+    row("wrong category", instruments.wrong_category)
+    row("uplink published/acked", f"{uplink.get('published')}/{uplink.get('acked')}")
+    print("\nlatency, last face frame -> alert at subscriber (ms)      p50     p90     p99     max")
+    for label, values in [("total", latency), *stages.items()]:
+        print(
+            f"  {label:<52} {percentile_ms(values, 50):7.1f} {percentile_ms(values, 90):7.1f} "
+            f"{percentile_ms(values, 99):7.1f} {percentile_ms(values, 100):7.1f}"
+        )
+    print("\nmemory and CPU")
+    row("VmRSS after warm-up (MB)", f"{rss_warm_kb / 1024:.1f} (warm-up {warm_end_mono - samples[0, 0]:.0f} s)")
+    row("VmRSS at end (MB)", f"{rss_end_kb / 1024:.1f}")
+    row("VmRSS max after warm-up (MB)", f"{np.nanmax(samples[samples[:, 0] >= warm_end_mono, 1], initial=rss_end_kb) / 1024:.1f}")
+    row("RSS growth after warm-up (MB)", f"{rss_growth_mb:+.2f}")
+    row("process CPU after warm-up (% of one core)", f"{cpu_pct:.0f}")
+    print("\nqueues after warm-up (sampled every 1 s)          max   final   grew")
+    for q in queues:
+        print(f"  {q['queue']:<46} {q['max']:5d} {q['final']:7d}   {'YES' if q['grew'] else 'no'}")
+    print("\nchecks")
+    for name, ok in checks.items():
+        row(name, "ok" if ok else "FAILED")
+
+    return {
+        "minutes": args.minutes,
+        "lanes": args.lanes,
+        "passengers_per_s_per_lane": args.rate,
+        "passengers_scripted": scripted,
+        "screening_mismatches": sum(mismatches.values()),
+        "alerts_expected": alerts_expected,
+        "alerts_received": instruments.alert_messages,
+        "alerts_missing": missing,
+        "alerts_duplicate": instruments.duplicates,
+        "alerts_unexpected": instruments.unexpected,
+        "rss_growth_mb": round(rss_growth_mb, 2),
+        "queue_growth": any(q["grew"] for q in queues),
+        "p50_ms": round(p50_ms, 1),
+        "p99_ms": round(p99_ms, 1),
+        "stage_p99_ms": {k.split(" (")[0]: round(percentile_ms(v, 99), 1) for k, v in stages.items()},
+        "ok": all(checks.values()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of the whole run (default 10)")
+    parser.add_argument("--lanes", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=2.0, help="passengers per second per lane")
+    parser.add_argument("--dwell-s", type=float, default=0.33,
+                        help="how long each face is in view (the card lies on the reader 0.2 s less)")  # fmt: skip
+    parser.add_argument("--phase-step-s", type=float, default=0.025,
+                        help="arrival offsets walk 0..3 steps and back, so frames meet faces at varied phases")  # fmt: skip
+    parser.add_argument("--passenger-gap-s", type=float, default=0.15,
+                        help="screening.passenger_gap_s: face absence that ends a passenger")  # fmt: skip
+    parser.add_argument("--febrile-every", type=int, default=4, help="1 passenger in N is febrile")
+    args = parser.parse_args(argv)
+    if args.dwell_s + 3 * args.phase_step_s >= 1.0 / args.rate:
+        parser.error("--dwell-s and --phase-step-s must leave a face-free gap before the next passenger")
+    summary = run(args)
+    print(json.dumps(summary))
+    return 0 if summary["ok"] else 1
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
