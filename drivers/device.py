@@ -48,6 +48,8 @@ class Device(ABC):
         self.last_loop_mono = time.monotonic()
         self._rate_window: deque[float] = deque()
         self._lock = threading.Lock()  # status() runs on other threads
+        # Optional observer of every refusal (the technician `read` command prints them); never per-frame logs.
+        self.on_rejected: Callable[[Rejected], None] | None = None
 
     @abstractmethod
     def run(self, stop: threading.Event, emit: Emit) -> None: ...
@@ -108,6 +110,12 @@ class Device(ABC):
     def _count(self, counter: Counter[str], key: str) -> None:
         with self._lock:
             counter[key] += 1
+
+    def _reject(self, item: Rejected) -> None:
+        self.last_rejected = item.reason
+        self._count(self.rejected, item.reason)
+        if self.on_rejected is not None:
+            self.on_rejected(item)
 
 
 class BurstParser(Protocol):
@@ -245,8 +253,7 @@ class StreamDevice(SerialDevice):
     def handle(self, items: list[ParsedItem], t_mono: float, t_wall: float, emit: Emit) -> None:
         for item in items:
             if isinstance(item, Rejected):
-                self.last_rejected = item.reason
-                self._count(self.rejected, item.reason)
+                self._reject(item)
             elif isinstance(item, ThermalImage):
                 self._last_item_mono = t_mono
                 self.seq += 1

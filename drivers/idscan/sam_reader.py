@@ -324,7 +324,7 @@ class SamReaderDevice(SerialDevice):
                 self.poll_state = PollState.READ
                 return
             if reply.sw3 == SW_SELECT_FAILED:
-                self._count(self.rejected, "select_failed")
+                self._reject(Rejected("select_failed", len(reply.body) + 8))
             else:
                 self._unexpected("select", reply)
             self.poll_state = PollState.FIND
@@ -332,7 +332,7 @@ class SamReaderDevice(SerialDevice):
             reply = self._transact(*CMD_READ_BASE)
             if reply.sw3 != SW_OK or not is_read_base_response(reply):
                 if reply.sw3 == SW_READ_FAILED:
-                    self._count(self.rejected, "read_failed")  # the card left mid-read
+                    self._reject(Rejected("read_failed", len(reply.body) + 8))  # the card left mid-read
                 else:
                     self._unexpected("read", reply)
                 self.poll_state = PollState.FIND
@@ -350,8 +350,7 @@ class SamReaderDevice(SerialDevice):
             emit(IdScan(self.device_id, t_mono, t_wall, document))
 
     def _unexpected(self, step: str, reply: SamFrame) -> None:
-        self.last_rejected = f"sw_{step}_{reply.sw3 & 0xFF:02x}"
-        self._count(self.rejected, self.last_rejected)
+        self._reject(Rejected(f"sw_{step}_{reply.sw3 & 0xFF:02x}", len(reply.body) + 8))
 
     def extra_status(self) -> dict[str, object]:
         return {"poll_state": self.poll_state.value}
@@ -362,12 +361,11 @@ class SamReaderDevice(SerialDevice):
         while time.monotonic() < deadline:
             for item in self.parser.feed(self.link.read()):
                 if isinstance(item, Rejected):
-                    self.last_rejected = item.reason
-                    self._count(self.rejected, item.reason)
+                    self._reject(item)
                 elif len(item.body) >= 3:
                     return item
                 else:
-                    self._count(self.rejected, "short_response")
+                    self._reject(Rejected("short_response", len(item.body) + 8))
         raise DeviceGone(
             f"no response to command {cmd:02x} {para:02x} within {self.config.response_timeout_s} s"
         )
