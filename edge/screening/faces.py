@@ -55,8 +55,11 @@ class FaceFinder(Protocol):
 
 
 def proportional_landmarks(box: tuple[float, float, float, float]) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    w, h = x1 - x0, y1 - y0
+    """Eyes, nose and mouth placed by face proportions from the box's top edge and width. The height is
+    implied by the width: a mask or a beard cuts the skin box short without moving the eyes."""
+    x0, y0, x1, _ = box
+    w = x1 - x0
+    h = SKIN_HEIGHT_OF_WIDTH * w
     cx = (x0 + x1) / 2.0 - 0.5  # pixel centres sit at integer coordinates
     top = y0 - 0.5
     ipd = IPD_OF_WIDTH * w
@@ -114,7 +117,7 @@ class SkinFinder:
             box = (float(x), float(y), float(x + w), float(y + h))
             landmarks = proportional_landmarks(box) if w >= self.landmarks_min_width_px else None
             faces.append(Face(box, 1.0, landmarks, source="skin", landmarks_estimated=landmarks is not None))
-        return faces
+        return _drop_parts_below(faces)
 
     def _refine(
         self, temps_c: np.ndarray, x: int, y: int, w: int, h: int, stride: int
@@ -132,6 +135,24 @@ class SkinFinder:
         if cols.size == 0:
             return None
         return xa + int(cols[0]), ya + int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+
+
+def _drop_parts_below(faces: list[Face]) -> list[Face]:
+    """A mask or scarf splits one person's skin into a face and a neck (or chin) below it: a region lying
+    under a wider one, within its width and less than a face height below it, is that person, not a
+    second face."""
+    kept: list[Face] = []
+    for face in sorted(faces, key=lambda f: f.width, reverse=True):
+        cx, _ = face.centre
+        beneath = any(
+            other.box[0] <= cx <= other.box[2]
+            and face.box[1] >= other.box[1]
+            and face.box[1] - other.box[3] < SKIN_HEIGHT_OF_WIDTH * other.width
+            for other in kept
+        )
+        if not beneath:
+            kept.append(face)
+    return kept
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ def _paint_person(t: np.ndarray, xs: np.ndarray, ys: np.ndarray, p: Person, ambi
     shift = 0.5 * p.yaw  # features slide sideways when the head turns
     base = np.where(v < 0.3, p.forehead_c - (0.3 - v) * 1.5, p.face_c)  # forehead cools toward the hairline
     # Nose: a cool wedge down the middle.
-    nose = np.exp(-(((u - shift) / 0.12) ** 2)) * _ramp(np.abs(v - 0.55), 0.05, 0.12)
+    nose = np.exp(-(((u - 2.0 * shift) / 0.12) ** 2)) * _ramp(np.abs(v - 0.55), 0.05, 0.12)
     base = base + (p.nose_c - p.face_c) * nose
     t[skin] = base[skin]
 
@@ -180,7 +180,7 @@ def _truth(scene: Scene, p: Person, f: float) -> PersonTruth:
         [
             [cx + shift - ipd / 2.0, eye_y],
             [cx + shift + ipd / 2.0, eye_y],
-            [cx + shift, top + 0.62 * h],
+            [cx + 2.0 * shift, top + 0.62 * h],  # the nose tip protrudes: it swings twice as far
             [cx + shift - 0.18 * w, top + 0.8 * h],
             [cx + shift + 0.18 * w, top + 0.8 * h],
         ]
