@@ -27,20 +27,20 @@ MIN_KEY_BYTES = 16
 
 class PrivacySettings(StrictModel):
     hmac_key_file: Path | None = Field(
-        None,
+        default=None,
         description="File holding the site key for pseudonymising ID numbers (≥ 16 bytes, kept outside "
         "the config, e.g. $CREDENTIALS_DIRECTORY/site-key). Without it no identity is published at all.",
     )
     key_id: str = Field(
-        "k1",
+        default="k1",
         pattern=r"^[a-z0-9]{1,8}$",
         description="Label prefixed to every pseudonym, so the centre can tell keys apart after a rotation.",
     )
-    publish_name: bool = Field(False, description="Include the holder's name in alerts.")
-    publish_birth_date: bool = Field(False, description="Include the holder's birth date in alerts.")
-    publish_snapshot: bool = Field(False, description="Attach the thermal snapshot (PNG) to alerts.")
+    publish_name: bool = Field(default=False, description="Include the holder's name in alerts.")
+    publish_birth_date: bool = Field(default=False, description="Include the holder's birth date in alerts.")
+    publish_snapshot: bool = Field(default=False, description="Attach the thermal snapshot (PNG) to alerts.")
     snapshot_max_bytes: int = Field(
-        65536,
+        default=65536,
         ge=1024,
         le=1_048_576,
         description="Largest PNG snapshot attached to an alert, bytes; larger snapshots are left out.",

@@ -41,7 +41,12 @@ def make_world_readable(path: Path) -> None:
 
 
 class Mosquitto:
-    """One broker process; `start()`, `stop()`, `restart()` keep the same port and configuration."""
+    """One broker process; `start()`, `stop()`, `restart()` keep the same port and configuration.
+
+    `{workdir}` in the configuration text is replaced by the broker's own directory (for persistence
+    files and certificates). That directory is made under the system temp dir rather than pytest's
+    `tmp_path`, whose root-only parents the unprivileged `mosquitto` user cannot traverse.
+    """
 
     def __init__(
         self,
@@ -49,21 +54,29 @@ class Mosquitto:
         port: int | None = None,
         workdir: Path | None = None,
         listener_config: str | None = None,
+        full_config: str | None = None,
     ) -> None:
         self.port = port or free_port()
         self._own_workdir = workdir is None
-        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="mosquitto-"))
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="mosquitto-", dir="/tmp"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.workdir, 0o777)  # persistence files are written by the unprivileged user
         self.config_path = self.workdir / "mosquitto.conf"
         listener = listener_config if listener_config is not None else "allow_anonymous true\n"
+        listener = listener.replace("{workdir}", str(self.workdir))
         self.config_text = (
             f"listener {self.port} 127.0.0.1\n"
             f"{listener}"
             "log_dest stdout\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
             f"{extra_config}"
-        )
+        ).replace("{workdir}", str(self.workdir))
+        if full_config is not None:
+            # A complete configuration (e.g. the one in docs/mosquitto.md) with {port} and {workdir} filled in.
+            self.config_text = (
+                full_config.replace("{port}", str(self.port)).replace("{workdir}", str(self.workdir))
+                + "\nlog_dest stdout\nlog_type error\nlog_type warning\nlog_type notice\n"
+            )
         self.config_path.write_text(self.config_text)
         self.process: subprocess.Popen[bytes] | None = None
         self._log_lines: list[str] = []

@@ -26,7 +26,9 @@ DEVICE = "gate-03"
 
 # The test broker keeps sessions across restarts and never caps a session's queue: Mosquitto's default
 # (max_queued_messages 1000) would silently drop what a briefly absent subscriber misses.
-DURABLE_BROKER_CONFIG = "persistence true\nautosave_interval 5\nmax_queued_messages 0\n"
+DURABLE_BROKER_CONFIG = (
+    "persistence true\npersistence_location {workdir}/\nautosave_interval 5\nmax_queued_messages 0\n"
+)
 
 
 @dataclass
@@ -83,7 +85,9 @@ def start_collector(
     host: str = "127.0.0.1",
 ) -> Collector:
     collector = Collector()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+    )
     if tls_kwargs:
         client.tls_set(**tls_kwargs)
     client.on_message = collector.on_message
@@ -150,8 +154,7 @@ def stats_payload(n: int, device_id: str = DEVICE) -> dict[str, Any]:
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     if not mosquitto_available():
         pytest.skip("mosquitto is not installed (apt-get install -y mosquitto)")
-    server = Mosquitto(DURABLE_BROKER_CONFIG + f"persistence_location {tmp_path / 'broker'}/\n",
-                       workdir=tmp_path / "broker")
+    server = Mosquitto(DURABLE_BROKER_CONFIG)
     server.start()
     yield server
     server.close()
