@@ -51,7 +51,9 @@ def main() -> int:
         ("RetinaFace black-hot @640", ThermalDetectorFinder(detector, max_side=640, min_score=0.8)),
         ("RetinaFace white-hot @640", ThermalDetectorFinder(detector, max_side=640, black_hot=False)),
     ]
-    print(f"{'sensor':20} {'path':28} {'found':>7} {'face px':>8} {'|face max err|':>15} {'|canthus err|':>14}")
+    print(
+        f"{'sensor':20} {'path':28} {'found':>7} {'face px':>8} {'|face max err|':>15} {'|canthus err|':>14}"
+    )
     rng = np.random.default_rng(0)
     for label, w, h, fov in RESOLUTIONS:
         scenes = []

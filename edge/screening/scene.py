@@ -209,3 +209,40 @@ def walk(
         moved = Person(**{**first.__dict__, "x_m": x})
         out.append(render(Scene(**{**scene.__dict__, "people": (moved, *scene.people[1:])}), rng))
     return out
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One passenger's walk past the camera: in view from `arrive_s` to `leave_s`, crossing the frame."""
+
+    arrive_s: float
+    leave_s: float
+    person: Person = Person()
+    from_x_m: float = -0.1
+    to_x_m: float = 0.1
+
+
+class LaneScene:
+    """A lane over time, for simulators: `scene(t_s) -> (°C frame, ambient °C)`.
+
+    Passengers walk across the view during their passage; between passages the frame is background only.
+    Sensor geometry, blackbody, drift and noise come from `base` (its `people` are ignored).
+    """
+
+    def __init__(self, base: Scene, passages: list[Passage], seed: int = 0) -> None:
+        self.base = base
+        self.passages = sorted(passages, key=lambda p: p.arrive_s)
+        self._rng = np.random.default_rng(seed)
+
+    def present(self, t_s: float) -> Passage | None:
+        return next((p for p in self.passages if p.arrive_s <= t_s < p.leave_s), None)
+
+    def __call__(self, t_s: float) -> tuple[np.ndarray, float]:
+        passage = self.present(t_s)
+        people: tuple[Person, ...] = ()
+        if passage is not None:
+            progress = (t_s - passage.arrive_s) / max(passage.leave_s - passage.arrive_s, 1e-9)
+            x = passage.from_x_m + (passage.to_x_m - passage.from_x_m) * progress
+            people = (Person(**{**passage.person.__dict__, "x_m": x}),)
+        rendered = render(Scene(**{**self.base.__dict__, "people": people}), self._rng)
+        return rendered.temps_c, self.base.ambient_c

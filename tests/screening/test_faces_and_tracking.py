@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from drivers.items import ThermalFrame
 from edge.screening.faces import (
     Detection,
     Face,
@@ -139,3 +140,25 @@ def test_skin_finder_on_a_640x512_frame_labels_coarsely_but_boxes_exactly() -> N
     truth = rendered.people[0]
     assert iou(face.box, truth.box) > 0.9
     assert np.abs(np.array(face.box) - np.array(truth.box)).max() < 3.0
+
+
+def test_lane_scene_for_simulators_yields_one_measurement_per_passage() -> None:
+    from edge.screening.scene import LaneScene, Passage
+
+    lane = LaneScene(
+        Scene(width=32, height=24, horizontal_fov_deg=55.0),
+        [
+            Passage(0.5, 1.5, Person(canthus_c=35.4, distance_m=0.5)),
+            Passage(2.5, 3.5, Person(canthus_c=37.0, distance_m=0.5)),
+        ],
+    )
+    screener = LaneScreener(ScreeningSettings())
+    out = []
+    for i in range(40):
+        t = i / 8
+        temps, ambient = lane(t)
+        assert temps.shape == (24, 32) and ambient == 24.0
+        out += screener.process(ThermalFrame("sim", i, t, t, temps, ambient))
+    out += screener.flush(100.0)
+    assert len(out) == 2
+    assert out[0].skin_c is not None and out[1].skin_c is not None and out[1].skin_c > out[0].skin_c + 1.0
