@@ -57,7 +57,12 @@ class LocalBroker:
         return self
 
     def _start_amqtt(self) -> None:
+        import logging
+
         from amqtt.broker import Broker  # only needed where Mosquitto is missing
+
+        logging.getLogger("amqtt").setLevel(logging.ERROR)  # it logs every client disconnect as a warning
+        logging.getLogger("transitions").setLevel(logging.ERROR)
 
         ready = threading.Event()
         config = {
