@@ -162,3 +162,13 @@ def test_lane_scene_for_simulators_yields_one_measurement_per_passage() -> None:
     out += screener.flush(100.0)
     assert len(out) == 2
     assert out[0].skin_c is not None and out[1].skin_c is not None and out[1].skin_c > out[0].skin_c + 1.0
+
+
+def test_thermal_detector_path_measures_a_passenger_end_to_end() -> None:
+    scene = Scene(width=80, height=60, people=(Person(distance_m=0.6, x_m=-0.1, canthus_c=35.9),))
+    frames = [render(scene, np.random.default_rng(0)) for _ in range(3)]
+    settings = ScreeningSettings(face_finder="thermal-detector", detector_every_n=1, detector_max_side=640)
+    (m,) = run(LaneScreener(settings), frames)
+    assert m.face_source == "thermal-retinaface"
+    assert m.status == "normal"
+    assert m.skin_c is not None and abs(m.skin_c - 35.9) < 0.15
