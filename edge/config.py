@@ -61,11 +61,11 @@ class AppConfig(StrictModel):
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     lanes: list[LaneConfig] = Field(min_length=1, max_length=8, description="1–8 lanes.")
     screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
-    passengers: PassengerSettings = Field(default_factory=PassengerSettings)  # type: ignore[arg-type]
-    rules: RulesSettings = Field(default_factory=RulesSettings)  # type: ignore[arg-type]
-    broker: BrokerSettings = Field(default_factory=BrokerSettings)  # type: ignore[arg-type]
-    storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
-    privacy: PrivacySettings = Field(default_factory=PrivacySettings)  # type: ignore[arg-type]
+    passengers: PassengerSettings = Field(default_factory=PassengerSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @field_validator("log_level")
     @classmethod

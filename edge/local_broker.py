@@ -61,7 +61,7 @@ class LocalBroker:
 
         from amqtt.broker import Broker  # only needed where Mosquitto is missing
 
-        logging.getLogger("amqtt").setLevel(logging.ERROR)  # it logs every client disconnect as a warning
+        logging.getLogger("amqtt").setLevel(logging.CRITICAL)  # it logs every client disconnect as a warning
         logging.getLogger("transitions").setLevel(logging.ERROR)
 
         ready = threading.Event()
