@@ -217,6 +217,7 @@ class LaneScreener:
             )
             self._thermal_finder = ScheduledFinder(inner, every_n=s.detector_every_n, skin_min_c=s.face_min_c)
         self._ffc_until_mono = -np.inf
+        self._flat_since_mono: float | None = None
         self._reference_state = ReferenceState(True, 0.0, "")
         self.frames_seen = 0
 
@@ -254,7 +255,14 @@ class LaneScreener:
         temps = frame.temps_c
         now = frame.t_mono
         step = max(1, min(temps.shape) // 64)  # a closed shutter is flat everywhere: a sparse grid shows it
-        if float(temps[::step, ::step].std()) <= s.ffc_uniform_std_c:
+        flat = float(temps[::step, ::step].std()) <= s.ffc_uniform_std_c
+        if flat and self._flat_since_mono is None:
+            self._flat_since_mono = now
+        elif not flat:
+            self._flat_since_mono = None
+        # A shutter closes for a second or so; a frame that stays flat longer is a noiseless simulator or a
+        # dead sensor, and must not keep passengers alive for ever.
+        if flat and self._flat_since_mono is not None and now - self._flat_since_mono <= s.ffc_max_s:
             # Shutter closed: no scene at all. Keep passengers alive across it rather than splitting them.
             self._ffc_until_mono = now + s.ffc_settle_s
             for track in self._tracker.active:

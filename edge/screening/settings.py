@@ -176,6 +176,12 @@ class ScreeningSettings(StrictModel):
         le=30.0,
         description="Frames this soon after a flat-field correction are not measured, s.",
     )
+    ffc_max_s: float = Field(
+        default=3.0,
+        gt=0.0,
+        le=30.0,
+        description="Flat frames for longer than this are not a shutter (noiseless source, dead sensor), s.",
+    )
 
     # Estimation and decision.
     estimator: Literal["auto", "model", "offset"] = Field(

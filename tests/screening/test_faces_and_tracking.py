@@ -172,3 +172,18 @@ def test_thermal_detector_path_measures_a_passenger_end_to_end() -> None:
     assert m.face_source == "thermal-retinaface"
     assert m.status == "normal"
     assert m.skin_c is not None and abs(m.skin_c - 35.9) < 0.15
+
+
+def test_a_frame_that_stays_flat_is_not_a_shutter_and_ends_passengers() -> None:
+    """A noiseless source (some simulators) shows a perfectly flat empty scene: after ffc_max_s it must
+    not keep the last passenger alive."""
+    screener = LaneScreener(ScreeningSettings(ffc_max_s=1.0))
+    face = np.full((24, 32), 24.0, np.float32)
+    face[8:14, 14:19] = 35.5
+    empty = np.full((24, 32), 24.0, np.float32)
+    out = []
+    for i in range(4):
+        out += screener.process(ThermalFrame("sim", i, i / 8, 0.0, face))
+    for i in range(4, 40):
+        out += screener.process(ThermalFrame("sim", i, i / 8, 0.0, empty))
+    assert len(out) == 1 and out[0].status == "normal"
