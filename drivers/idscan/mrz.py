@@ -219,13 +219,19 @@ class MrzParser:
 
     Lines that cannot belong to a zone are rejected with a reason; a zone missing a line is rejected as
     "incomplete_mrz" once the next zone starts, so one dropped line never glues two documents together.
+
+    One case needs a look ahead: a TD1 group that fails its checks and whose third line could itself open
+    a zone (names such as "ANDERSSON" look like a TD1 line 1) may be two stray lines plus the start of the
+    real zone. Such a document is held until the next group completes: if that group is a valid zone, the
+    two stray lines are rejected; otherwise the held document is handed up as it was (invalid). Silence
+    (`end_of_burst`) also releases it, so it is delayed by at most the reader's idle gap.
     """
 
     def __init__(self, reference_date: date) -> None:
         self.reference_date = reference_date
         self._buffer = bytearray()
-        self._pending: list[str] = []
-        self._pending_bytes = 0
+        self._pending: list[tuple[str, int]] = []  # (line, bytes it took on the wire)
+        self._held: tuple[IdDocument, int] | None = None  # (invalid TD1, bytes of its first two lines)
 
     def feed(self, chunk: bytes) -> list[ParsedItem]:
         self._buffer += chunk
@@ -239,7 +245,7 @@ class MrzParser:
                 return out
             raw = bytes(self._buffer[: match.start()])
             del self._buffer[: match.end()]
-            self._line(raw, out)
+            self._line(raw, match.end() - match.start(), out)
 
     def end_of_burst(self) -> list[ParsedItem]:
         """The link went quiet: a zone still waiting for lines will not be completed."""
@@ -247,16 +253,27 @@ class MrzParser:
         if self._buffer:
             raw = bytes(self._buffer)
             self._buffer.clear()
-            self._line(raw, out)
+            self._line(raw, 0, out)
         self._drop_pending(out)
         return out
 
-    def _drop_pending(self, out: list[ParsedItem]) -> None:
+    def _release_held(self, out: list[ParsedItem]) -> None:
+        """Hand up the held document; its third line (the first pending one) goes with it."""
+        if self._held is None:
+            return
+        out.append(self._held[0])
+        self._held = None
         if self._pending:
-            out.append(Rejected("incomplete_mrz", self._pending_bytes))
-        self._pending, self._pending_bytes = [], 0
+            self._pending.pop(0)
 
-    def _line(self, raw: bytes, out: list[ParsedItem]) -> None:
+    def _drop_pending(self, out: list[ParsedItem]) -> None:
+        self._release_held(out)
+        if self._pending:
+            out.append(Rejected("incomplete_mrz", sum(n for _, n in self._pending)))
+        self._pending = []
+
+    def _line(self, raw: bytes, separator_len: int, out: list[ParsedItem]) -> None:
+        nbytes = len(raw) + separator_len
         stripped = raw.strip(b" \t")
         if not stripped:
             if raw:
@@ -268,35 +285,52 @@ class MrzParser:
             text = ""
         if not text or _MRZ_LINE.fullmatch(text) is None:
             self._drop_pending(out)
-            out.append(Rejected("bad_charset", len(raw)))
+            out.append(Rejected("bad_charset", nbytes))
             return
         if len(text) not in _LINE_LENGTHS:
             self._drop_pending(out)
-            out.append(Rejected("bad_length", len(raw)))
+            out.append(Rejected("bad_length", nbytes))
             return
-        if self._pending and len(self._pending[0]) != len(text):
+        if self._pending and len(self._pending[0][0]) != len(text):
             self._drop_pending(out)
         if not self._pending and not plausible_first_line(text):
-            out.append(Rejected("out_of_order", len(raw)))
+            out.append(Rejected("out_of_order", nbytes))
             return
-        self._pending.append(text)
-        self._pending_bytes += len(raw) + 1
+        self._pending.append((text, nbytes))
         self._complete(out)
 
     def _complete(self, out: list[ParsedItem]) -> None:
-        while self._pending and len(self._pending) == _LINE_LENGTHS[len(self._pending[0])]:
-            if _plausible_group(self._pending):
-                out.append(parse_mrz(self._pending, self.reference_date))
-                self._pending, self._pending_bytes = [], 0
+        while self._pending and len(self._pending) == _LINE_LENGTHS[len(self._pending[0][0])]:
+            lines = [text for text, _ in self._pending]
+            if _plausible_group(lines):
+                doc = parse_mrz(lines, self.reference_date)
+                if self._held is not None:
+                    if doc.valid:
+                        out.append(Rejected("incomplete_mrz", self._held[1]))  # the held lines were strays
+                        self._held = None
+                        out.append(doc)
+                        self._pending = []
+                        return
+                    self._release_held(out)
+                    self._resync(out)
+                    continue
+                if len(lines) == 3 and not doc.valid and plausible_first_line(lines[2]):
+                    self._held = (doc, self._pending[0][1] + self._pending[1][1])
+                    self._pending = self._pending[2:]
+                    return
+                out.append(doc)
+                self._pending = []
                 return
-            # A misaligned group: the first line was an orphan. Drop it and see whether the rest can open one.
-            first = self._pending.pop(0)
-            out.append(Rejected("incomplete_mrz", len(first) + 1))
-            self._pending_bytes -= len(first) + 1
-            while self._pending and not plausible_first_line(self._pending[0]):
-                orphan = self._pending.pop(0)
-                out.append(Rejected("out_of_order", len(orphan) + 1))
-                self._pending_bytes -= len(orphan) + 1
+            # A misaligned group: the first line was an orphan (or the held document's last line).
+            if self._held is not None:
+                self._release_held(out)
+            else:
+                out.append(Rejected("incomplete_mrz", self._pending.pop(0)[1]))
+            self._resync(out)
+
+    def _resync(self, out: list[ParsedItem]) -> None:
+        while self._pending and not plausible_first_line(self._pending[0][0]):
+            out.append(Rejected("out_of_order", self._pending.pop(0)[1]))
 
 
 class MrzReaderConfig(StrictModel):

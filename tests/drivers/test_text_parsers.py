@@ -198,3 +198,32 @@ def test_config_validates_regexes_and_terminators() -> None:
         )
     with pytest.raises(ValidationError, match="Extra inputs"):
         BarcodeScannerConfig.model_validate({"type": "barcode_scanner", "port": "/dev/ttyACM0", "baud": 9600})
+
+
+def _td1_with_name(name_line: str, *, valid: bool) -> list[str]:
+    line2 = UTOPIA_TD1[1] if valid else UTOPIA_TD1[1][:-1] + "0"  # a wrong composite digit
+    return [UTOPIA_TD1[0], line2, name_line]
+
+
+ANDERSSON = "ANDERSSON<<ANNA<<<<<<<<<<<<<<<"  # looks like a TD1 line 1: 'A', then letters
+
+
+def test_mrz_two_stray_lines_before_a_zone_do_not_swallow_its_first_line() -> None:
+    strays = ["I0<AA000000000000000000000000<", "<<<<<<<<<<<<<<<<<<<<<<<<<AAAAA"]
+    items = MrzParser(TODAY).feed("\r\n".join([*strays, *UTOPIA_TD1, ""]).encode())
+    assert [(d.doc_type, d.number, d.valid) for d in docs(items)] == [("mrz_td1", "D23145890", True)]
+    assert rejected(items) == ["incomplete_mrz"]
+
+
+def test_mrz_invalid_td1_with_an_opening_like_name_is_released_by_silence() -> None:
+    parser = MrzParser(TODAY)
+    assert docs(parser.feed("\r\n".join([*_td1_with_name(ANDERSSON, valid=False), ""]).encode())) == []
+    (doc,) = docs(parser.end_of_burst())
+    assert (doc.valid, doc.failed_check, doc.extra["surname"]) == (False, "check_digit:composite", "ANDERSSON")
+
+
+def test_mrz_invalid_td1_with_an_opening_like_name_then_another_zone() -> None:
+    lines = [*_td1_with_name(ANDERSSON, valid=False), *UTOPIA_TD1, ""]
+    items = MrzParser(TODAY).feed("\r\n".join(lines).encode())
+    assert [(d.extra["surname"], d.valid) for d in docs(items)] == [("ANDERSSON", False), ("ERIKSSON", True)]
+    assert rejected(items) == []
