@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from edge.model_files import MODELS_DIR
 from edge.screening.measure import SiteReading
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 CAMERAS = ("FLIR", "ICI")
 FEATURES = (
     "face_max_mean_c",  # mean over the passenger's frames of the full-face maximum

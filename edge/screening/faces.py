@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from edge.model_files import MODELS_DIR
 from edge.screening.registration import map_points
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 RETINAFACE_PATH = MODELS_DIR / "retinaface_mnet025.onnx"
 
 # Face proportions (hairline-to-chin box): eye line, interpupillary distance, nose tip and mouth.
