@@ -212,6 +212,15 @@ def describe_connect_error(error: BaseException, endpoint: BrokerEndpoint, tls: 
     return f"cannot connect to {where}: {type(error).__name__}: {error}"
 
 
+def certificate_not_after_unix_s(cert_file: Path) -> float | None:
+    """notAfter of a PEM certificate, or None if it cannot be read (stdlib only: no `cryptography` needed)."""
+    try:
+        decoded = ssl._ssl._test_decode_cert(str(cert_file))  # type: ignore[attr-defined]
+        return float(ssl.cert_time_to_seconds(decoded["notAfter"]))
+    except Exception:
+        return None
+
+
 def backoff_delay_s(attempt: int, min_s: float, max_s: float, rng: random.Random) -> float:
     """Capped exponential backoff with 'equal jitter': half fixed, half random, never below the floor."""
     ceiling = min(max_s, min_s * (2 ** min(attempt, 30)))
@@ -283,6 +292,7 @@ class Uplink:
         }
         self._last_status_signature: str | None = None
         self._pending_status_mids: set[int] = set()
+        self._socket_errors: dict[int, str] = {}
         self._stop_deadline_mono = 0.0
         self._status_checked_mono = 0.0
         self._next_heartbeat_mono = 0.0
@@ -424,6 +434,12 @@ class Uplink:
         def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
             self._events.append(("message", generation, message.topic, bytes(message.payload)))
 
+        def on_log(_c: Any, _u: Any, level: int, text: str) -> None:
+            # paho reports socket and TLS errors only through its log before returning "connection lost".
+            if level == mqtt.MQTT_LOG_ERR:
+                self._socket_errors[generation] = text.removeprefix("failed to receive on socket: ")
+
+        client.on_log = on_log
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
         client.on_publish = on_publish
@@ -441,6 +457,7 @@ class Uplink:
     def _session(self, index: int, endpoint: BrokerEndpoint) -> str:
         """Connect to one broker and deliver until the link drops; returns why it ended."""
         self._generation += 1
+        self._socket_errors.clear()
         self._events.clear()
         self._inflight.clear()
         client = self._new_client()
@@ -489,8 +506,7 @@ class Uplink:
         while True:
             sock = client.socket()
             if sock is None:
-                self._error(f"connection to {where} lost")
-                return "lost" if conn.connected else "failed"
+                return self._connection_lost(conn, where, MQTTErrorCode.MQTT_ERR_CONN_LOST)
             # TLS may hold decrypted bytes that select() cannot see.
             pending_tls = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
             timeout_s = 0.0 if pending_tls else 0.5
@@ -498,23 +514,18 @@ class Uplink:
             try:
                 readable, writable, _ = select.select([sock, self._wake_r], writers, [], timeout_s)
             except (OSError, ValueError):
-                self._error(f"connection to {where} lost")
-                return "lost" if conn.connected else "failed"
+                return self._connection_lost(conn, where, MQTTErrorCode.MQTT_ERR_CONN_LOST)
             if self._wake_r in readable:
                 with contextlib.suppress(BlockingIOError, OSError):
                     self._wake_r.recv(65536)
             if sock in readable or pending_tls:
                 rc = client.loop_read(max_packets=1000)
                 if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    self._handle_events(conn)
-                    self._error(f"connection to {where} lost ({mqtt.error_string(rc)})")
-                    return "lost" if conn.connected else "failed"
+                    return self._connection_lost(conn, where, rc)
             if writable or client.want_write():
                 rc = client.loop_write()
                 if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN):
-                    self._handle_events(conn)
-                    self._error(f"connection to {where} lost while writing ({mqtt.error_string(rc)})")
-                    return "lost" if conn.connected else "failed"
+                    return self._connection_lost(conn, where, rc)
             now = time.monotonic()
             if now >= next_misc:
                 next_misc = now + 1.0
@@ -557,6 +568,46 @@ class Uplink:
                     client.disconnect()
                     return "returned_to_primary"
 
+    def _connection_lost(self, conn: _Connection, where: str, rc: MQTTErrorCode) -> str:
+        """Name the cause: a refused CONNACK, a TLS refusal by the broker, or a plain network loss."""
+        if self._handle_events(conn) == "refused":
+            return "failed"  # the CONNACK's reason is already the error
+        socket_error = self._socket_errors.get(conn.generation)
+        detail = socket_error or mqtt.error_string(rc)
+        if self._tls_context is not None and not conn.connected:
+            # Under TLS 1.3 the broker checks our certificate after our side of the handshake is done, so its
+            # refusal arrives as an alert on the first read, or only as a closed socket on the first write.
+            if "EXPIRED" in detail.upper():
+                self._error(
+                    f"TLS error with {where}: the broker rejected our client certificate as expired "
+                    f"({detail})"
+                )
+            elif (expired := self._client_certificate_expiry()) is not None:
+                self._error(
+                    f"TLS error with {where}: the broker closed the connection; our client certificate "
+                    f"expired on {expired} ({detail})"
+                )
+            else:
+                self._error(
+                    f"TLS error with {where}: the broker closed the connection before CONNACK "
+                    f"(client certificate refused?) ({detail})"
+                )
+        elif socket_error:
+            self._error(f"connection to {where} lost: {socket_error}")
+        else:
+            self._error(f"connection to {where} lost ({mqtt.error_string(rc)})")
+        return "lost" if conn.connected else "failed"
+
+    def _client_certificate_expiry(self) -> str | None:
+        """The expiry date of our client certificate if it has passed by the local clock, else None."""
+        tls = self.settings.tls
+        if tls is None or tls.cert_file is None:
+            return None
+        not_after = certificate_not_after_unix_s(tls.cert_file)
+        if not_after is None or not_after > time.time():
+            return None
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(not_after))
+
     def _handle_events(self, conn: _Connection) -> str | None:
         """Apply what paho's callbacks recorded; returns a reason when the connection is over."""
         outcome: str | None = None
@@ -582,7 +633,7 @@ class Uplink:
                 self._publish_status("online")
                 self._next_heartbeat_mono = time.monotonic() + self.settings.heartbeat_interval_s
             elif name == "disconnect":
-                outcome = "disconnected"
+                outcome = outcome or "disconnected"  # a refusal explains the disconnect better
             elif name == "message":
                 handler = self.subscriptions.get(event[2])
                 if handler is not None:

@@ -34,8 +34,10 @@ def test_append_stamps_a_unique_id_and_a_per_topic_sequence(outbox: Outbox) -> N
 
 
 def test_rows_come_back_in_append_order_and_leave_only_when_deleted(outbox: Outbox) -> None:
-    stamped = [outbox.append("alert" if n % 3 else "stats", alert_payload(n) if n % 3 else stats_payload(n))
-               for n in range(10)]
+    stamped = [
+        outbox.append("alert" if n % 3 else "stats", alert_payload(n) if n % 3 else stats_payload(n))
+        for n in range(10)
+    ]
     rows = outbox.pending(limit=100)
     assert [r.message_id for r in rows] == [s["message_id"] for s in stamped]
     assert [json.loads(r.payload) for r in rows] == stamped
@@ -156,8 +158,9 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A real 1 MiB file system, so 'disk full' and 'read-only' are the kernel's, not a mock's."""
     mount_point = tmp_path / "tmpfs"
     mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-                            capture_output=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
     try:
