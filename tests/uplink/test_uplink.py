@@ -272,3 +272,43 @@ def test_concurrent_lanes_append_while_the_uplink_drains(
         per_lane = [m.payload["monotonic_s"] for m in alerts if m.payload["lane_id"] == f"lane-{i}"]
         assert per_lane == sorted(per_lane) and len(per_lane) == 100
     collector.assert_all_valid()
+
+
+def test_disk_budget_during_an_outage_drops_statistics_first_and_reports_it(
+    broker: Mosquitto, collector: Collector, tmp_path: Path, make_uplink: MakeUplink
+) -> None:
+    """Must show 3: statistics and alerts queue during an outage until the budget is exhausted."""
+    # Room for the outage's 200 alerts (~125 kB) but not for its 200 statistics (~90 kB) as well.
+    box = Outbox(tmp_path / "o.db", max_bytes=160 * 1024)
+    uplink = make_uplink(fast_settings(broker.port), box)
+    assert wait_until(lambda: uplink.state()["connected"], 10)
+    broker.stop()
+    alerts: list[str] = []
+    stats_appended = 0
+    for n in range(400):
+        if n % 2:
+            before = box.depth()
+            alerts.append(box.append("alert", alert_payload(n))["message_id"])
+            assert box.depth()["alert"] == before["alert"] + 1, (before, box.health())
+        else:
+            box.append("stats", stats_payload(n))
+            stats_appended += 1
+        assert box.health()["bytes"] <= box.max_bytes
+    health = box.health()
+    assert health["dropped"]["stats"] > 0 and health["dropped"]["alert"] == 0
+    assert box.depth()["stats"] > 0  # statistics remained throughout, so no alert could go
+    broker.start()
+    assert collector.wait_for(lambda c: len(c.of_kind("alert")) >= len(alerts), 20)
+    assert [m.payload["message_id"] for m in collector.of_kind("alert")] == alerts
+    births = [m for m in collector.of_kind("status") if m.payload["state"] == "online"]
+    assert births[-1].payload["outbox"]["dropped"]["stats"] == health["dropped"]["stats"]
+    assert births[-1].payload["outbox"]["dropped"]["alert"] == 0
+    delivered_stats = collector.wait_for(
+        lambda c: len(c.of_kind("stats")) == stats_appended - health["dropped"]["stats"], 10
+    )
+    assert delivered_stats
+    # The oldest statistics were the ones dropped.
+    seqs = [m.payload["seq"] for m in collector.of_kind("stats")]
+    assert seqs == list(range(stats_appended - len(seqs) + 1, stats_appended + 1))
+    collector.assert_all_valid()
+    box.close()
