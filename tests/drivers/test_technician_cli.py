@@ -103,7 +103,7 @@ def test_read_decodes_mrz_lines_including_a_bad_check_digit(
         ("mrz_td2", True, None),
     ]
     assert scans[1]["number"] == "D23145890" and scans[1]["region"] == "UTO"
-    assert {"type": "rejected", "reason": "bad_charset", "bytes": 13} in records
+    assert {"type": "rejected", "reason": "bad_charset", "bytes": 14} in records
 
 
 def test_read_refuses_invalid_settings(capsys: pytest.CaptureFixture[str]) -> None:

@@ -212,7 +212,7 @@ def test_mrz_two_stray_lines_before_a_zone_do_not_swallow_its_first_line() -> No
     strays = ["I0<AA000000000000000000000000<", "<<<<<<<<<<<<<<<<<<<<<<<<<AAAAA"]
     items = MrzParser(TODAY).feed("\r\n".join([*strays, *UTOPIA_TD1, ""]).encode())
     assert [(d.doc_type, d.number, d.valid) for d in docs(items)] == [("mrz_td1", "D23145890", True)]
-    assert rejected(items) == ["incomplete_mrz"]
+    assert rejected(items) == ["incomplete_mrz", "out_of_order"]
 
 
 def test_mrz_invalid_td1_with_an_opening_like_name_is_released_by_silence() -> None:
