@@ -431,3 +431,26 @@ def test_barcode_scanner_in_idle_gap_mode(tmp_path: Path) -> None:
             assert got.wait_for(2, 5.0)
     colours = [x.document.extra["health_code"] for x in got.items if isinstance(x, IdScan)]
     assert colours == ["red", "green"]
+
+
+def test_gy_mcu90640_query_mode_asks_for_each_frame(tmp_path: Path) -> None:
+    with simulated(GyMcu90640Simulator(thermal_scene, rate_hz=8.0, link_path=tmp_path / "port")) as sim:
+        assert isinstance(sim, GyMcu90640Simulator)
+        device = make_device("gy_mcu90640", sim.port, baudrate=460800, rate_hz=4.0, mode="query")
+        with running(device) as got:
+            assert got.wait_for(8, 6.0), device.status()
+            _check_90640(got.items[-1])
+            assert not sim.continuous
+            queries = sum(1 for c in sim.commands if c == bytes.fromhex("A53501DB"))
+            assert queries >= 8
+    assert device.status()["measured_rate_hz"] == pytest.approx(4.0, rel=0.25)
+
+
+def test_gy_mcu8833_mirror_option(tmp_path: Path) -> None:
+    with simulated(GyMcu8833Simulator(small_scene, link_path=tmp_path / "port")) as sim:
+        device = make_device("gy_mcu8833", sim.port, mirror=True)
+        with running(device) as got:
+            assert got.wait_for(1, 5.0)
+    frame = got.items[0]
+    assert isinstance(frame, ThermalFrame)
+    np.testing.assert_array_equal(frame.temps_c, np.fliplr(small_scene(0.0)))
