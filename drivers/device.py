@@ -210,6 +210,7 @@ class StreamDevice(SerialDevice):
 
     def __init__(self, device_id: str, port: str, baudrate: int, *, backoff: Backoff | None = None) -> None:
         super().__init__(device_id, port, baudrate, backoff=backoff)
+        # Subclasses set their config before calling this: new_parser() may depend on it.
         self.parser: BurstParser | Any = self.new_parser()
         self.seq = 0
         self._last_rx_mono = time.monotonic()

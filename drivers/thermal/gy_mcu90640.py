@@ -216,9 +216,10 @@ class GyMcu90640Device(StreamDevice):
             now = time.monotonic()
             waited = now - self._last_query_mono
             due = 1.0 / self.config.rate_hz
+            answered = self._last_frame_mono is not None and self._last_frame_mono >= self._last_query_mono
+            lost = waited >= due + 2 * wire_time_s(self.link.baudrate) + 0.5
             # Ask for the next frame on schedule; ask again if a request or its answer was lost.
-            if (self._last_frame_mono is not None and self._last_frame_mono >= self._last_query_mono
-                    and waited >= due) or waited >= due + 2 * wire_time_s(self.link.baudrate) + 0.5:
+            if (answered and waited >= due) or lost:
                 self.link.write(CMD_QUERY_MODE)
                 self._last_query_mono = now
         super().serve(emit)
