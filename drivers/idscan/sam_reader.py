@@ -25,6 +25,8 @@ from edge.strict import StrictModel
 
 PREAMBLE = b"\xaa\xaa\xaa\x96\x69"
 MAX_LEN = 4096  # a base message with fingerprints is ~2.3 kB; anything larger is noise
+MAX_RETRIES = 2  # re-sends of a command whose response arrived damaged
+RESPONSE_GAP_S = 0.15  # silence inside a response that means it will not be completed
 
 CMD_SAM_STATUS = (0x11, 0xFF)
 CMD_FIND_CARD = (0x20, 0x01)
@@ -356,16 +358,42 @@ class SamReaderDevice(SerialDevice):
         return {"poll_state": self.poll_state.value}
 
     def _transact(self, cmd: int, para: int, data: bytes = b"") -> SamFrame:
-        self.link.write(encode_command(cmd, para, data))
+        """Send one command and return its response.
+
+        A response that arrived damaged (a check failed, or bytes came and then the line fell quiet without
+        a whole frame: a reader sends its answer in one burst) is asked for again at once, up to MAX_RETRIES
+        times, rather than waiting out the timeout and reconnecting.
+        """
+        command = encode_command(cmd, para, data)
+        # The reader speaks only when asked: anything waiting is a late duplicate of an earlier answer.
+        self.link.reset_input()
+        self.parser = SamFrameParser()
+        self.link.write(command)
+        retries = 0
         deadline = time.monotonic() + self.config.response_timeout_s
+        last_rx: float | None = None  # when bytes of this response last arrived
         while time.monotonic() < deadline:
-            for item in self.parser.feed(self.link.read()):
+            chunk = self.link.read()
+            now = time.monotonic()
+            damaged = False
+            if chunk:
+                last_rx = now
+            elif last_rx is not None and now - last_rx >= RESPONSE_GAP_S:
+                damaged = True  # a burst ended without a whole frame
+            for item in self.parser.feed(chunk):
                 if isinstance(item, Rejected):
                     self._reject(item)
+                    damaged = damaged or item.reason in ("xor_check", "bad_length")
                 elif len(item.body) >= 3:
                     return item
                 else:
                     self._reject(Rejected("short_response", len(item.body) + 8))
+            if damaged and retries < MAX_RETRIES:
+                retries += 1
+                self.parser = SamFrameParser()  # drop the damaged remains
+                self.link.write(command)
+                last_rx = None
+                deadline = time.monotonic() + self.config.response_timeout_s
         raise DeviceGone(
             f"no response to command {cmd:02x} {para:02x} within {self.config.response_timeout_s} s"
         )

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import tty
 from pathlib import Path
 from typing import Any
@@ -218,3 +219,39 @@ def test_describe_rounds_and_never_includes_pixels() -> None:
         ThermalFrame("d", 1, 0.0, 0.0, np.full((2, 2), 36.666, np.float32), None)
     )
     assert record["max_c"] == 36.67 and "temps_c" not in record
+
+
+def test_read_decodes_a_sam_session_with_corrupted_responses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = time.monotonic()
+
+    def card_comes_and_goes() -> bytes | None:  # on the reader 0.6 s out of every 0.9 s
+        return CARD if (time.monotonic() - started) % 0.9 < 0.6 else None
+
+    sim = SamReaderSimulator(card_comes_and_goes, link_path=tmp_path / "port", seed=11)
+    sim.faults.corrupt_probability = 0.3
+    with simulated(sim):
+        code = technician_cli.main(
+            [
+                "read",
+                "sam_id_reader",
+                sim.port,
+                "--count",
+                "2",
+                "--timeout-s",
+                "20",
+                "--set",
+                "poll_interval_s=0.05",
+                "--set",
+                "repeat_suppress_s=0",
+            ]
+        )
+    assert code == 0
+    records = json_lines(capsys.readouterr().out)
+    scans = [r for r in records if r["type"] == "scan"]
+    assert len(scans) == 2 and all(s["valid"] and s["number"] == "990000200001020018" for s in scans)
+    assert sim.writes_corrupted >= 1
+    assert any(
+        r["type"] == "rejected" and r["reason"] in ("xor_check", "no_preamble", "bad_length") for r in records
+    )
