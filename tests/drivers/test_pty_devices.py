@@ -442,7 +442,8 @@ def test_gy_mcu90640_query_mode_asks_for_each_frame(tmp_path: Path) -> None:
             _check_90640(got.items[-1])
             assert not sim.continuous
             queries = sum(1 for c in sim.commands if c == bytes.fromhex("A53501DB"))
-            assert queries >= 8
+            # The module streams from power-up until the mode command lands: the first frames were not asked for.
+            assert queries >= 6
     assert device.status()["measured_rate_hz"] == pytest.approx(4.0, rel=0.25)
 
 
