@@ -55,6 +55,7 @@ from edge.local_broker import LocalBroker
 from edge.passengers import Passenger
 from edge.privacy import Pseudonymiser
 from edge.rules import Decision
+from edge.screening.pipeline import PassengerMeasurement
 from edge.service import Service
 from edge.simulation import (
     SceneRenderer,
@@ -71,6 +72,9 @@ START_S = 3.0  # scene time of the first passenger: devices open and configure b
 DRAIN_S = 4.0  # after the last passenger: time for the last alerts to arrive, within --minutes
 SAMPLE_EVERY_S = 1.0
 PHASE_STEPS = (0, 1, 2, 3, 2, 1)
+# A frame is stamped by the driver a little after it was rendered; less than the face-free gap between passengers.
+TRANSPORT_TOLERANCE_S = 0.1
+INCIDENTS_KEPT = 8
 # Stages of an alert's latency, as instants per passenger (all time.monotonic()).
 STAGES = ("rendered", "driver", "decided", "committed", "received")
 
@@ -90,7 +94,7 @@ class RecordingRenderer(SceneRenderer):
         self, passengers: list[ScriptedPassenger], spacing_s: float, t0: float, last_face_mono: np.ndarray
     ) -> None:
         super().__init__(passengers)
-        self._t0 = t0
+        self.t0 = t0
         self._last_face_mono = last_face_mono
         self.face_frames = np.zeros(len(passengers), dtype=np.int32)
         self._spacing_s = spacing_s
@@ -110,6 +114,17 @@ class RecordingRenderer(SceneRenderer):
                     return p
         return None
 
+    def index_at(self, t_mono: float) -> int | None:
+        """The passenger whose face was in view at t_mono (a driver's stamp, a little after the render)."""
+        t = t_mono - self.t0
+        i = math.floor((t - self._first_s) / self._spacing_s)
+        for j in (i, i - 1):
+            if 0 <= j < len(self.passengers):
+                p = self.passengers[j]
+                if p.arrive_s <= t < p.leave_s + TRANSPORT_TOLERANCE_S:
+                    return j
+        return None
+
     def card(self, t: float) -> bytes | None:
         i = math.floor((t - self._first_s) / self._spacing_s)
         for j in (i, i - 1):
@@ -122,7 +137,7 @@ class RecordingRenderer(SceneRenderer):
     def __call__(self, t: float) -> tuple[np.ndarray, float]:
         p = self.present(t)
         if p is not None:
-            self._last_face_mono[p.index] = t + self._t0
+            self._last_face_mono[p.index] = t + self.t0
             self.face_frames[p.index] += 1
         return super().__call__(t)
 
@@ -135,6 +150,7 @@ class LaneRecord:
     index_of_number: dict[str, int]
     times: np.ndarray  # (passengers, len(STAGES)) time.monotonic() instants, NaN until seen
     screened: np.ndarray  # measurements joined to this passenger's card
+    measured: np.ndarray  # measurements whose first frame shows this passenger's face
     alerts_received: np.ndarray
     expected_category: list[str | None]
     renderer: RecordingRenderer | None = None
@@ -149,6 +165,11 @@ class Instruments:
         self.lane_of_id = {f"lane-{k + 1}": k for k in range(len(records))}
         self.unmatched_measurements = np.zeros(len(records), dtype=np.int64)
         self.unmatched_scans = np.zeros(len(records), dtype=np.int64)
+        self.misjoined = np.zeros(len(records), dtype=np.int64)
+        self.stray_measurements = np.zeros(len(records), dtype=np.int64)
+        # per lane: when the last alert commit ended and how long it took (the lane's worker waits for it)
+        self.last_commit = np.zeros((len(records), 2))
+        self.incidents: list[str] = []
         self.alert_messages = 0
         self.duplicates = 0
         self.unexpected = 0
@@ -163,22 +184,52 @@ class Instruments:
         service_sink = lane.sink
 
         def sink(p: Passenger, decision: Decision) -> None:
+            decided = time.monotonic()
             number = p.scan.document.number if p.scan is not None else None
             i = record.index_of_number.get(number) if number else None
-            decided = time.monotonic()
-            if p.measurement is None:
+            m = p.measurement
+            if m is None:
                 self.unmatched_scans[k] += 1
-            elif i is None:
-                self.unmatched_measurements[k] += 1
             else:
-                record.screened[i] += 1
-                record.times[i, 1] = p.measurement.t_last_mono
-                record.times[i, 2] = decided
+                self._check_measurement(k, record, m, i, decided)
+                if i is None:
+                    self.unmatched_measurements[k] += 1
+                else:
+                    record.screened[i] += 1
+                    record.times[i, 1] = m.t_last_mono
+                    record.times[i, 2] = decided
             service_sink(p, decision)
-            if i is not None and p.measurement is not None:
-                record.times[i, 3] = time.monotonic()
+            committed = time.monotonic()
+            if i is not None and m is not None:
+                record.times[i, 3] = committed
+            if decision.category != "clear":
+                self.last_commit[k] = (committed, committed - decided)
 
         lane.sink = sink
+
+    def _check_measurement(
+        self, k: int, record: LaneRecord, m: PassengerMeasurement, card_index: int | None, decided: float
+    ) -> None:
+        """Whose face the measurement saw (by time, independent of the card), and whether it saw all of it."""
+        renderer = record.renderer
+        assert renderer is not None
+        true_index = renderer.index_at(m.t_first_mono)
+        if true_index is None:
+            self.stray_measurements[k] += 1
+            return
+        record.measured[true_index] += 1
+        if card_index is not None and card_index != true_index:
+            self.misjoined[k] += 1
+        rendered = int(renderer.face_frames[true_index])
+        if m.frames < rendered and len(self.incidents) < INCIDENTS_KEPT:
+            commit_end, commit_s = self.last_commit[k]
+            self.incidents.append(
+                f"lane-{k + 1} passenger {true_index} at scene {m.t_first_mono - renderer.t0:.1f} s: "
+                f"a measurement of {m.frames} of {rendered} face frames, decided "
+                f"{(decided - m.t_last_mono) * 1000:.0f} ms after its last frame; the lane's previous alert "
+                f"commit took {commit_s * 1000:.0f} ms and ended {(decided - commit_end) * 1000:.0f} ms earlier"
+                + (f"; joined to passenger {card_index}'s card" if card_index is not None else "; no card")
+            )
 
     def on_alert(self, payload: bytes | bytearray, received_mono: float) -> None:
         self.alert_messages += 1
@@ -206,10 +257,12 @@ class Instruments:
 class Central:
     """The central system's subscriber: every alert of the device, QoS 1."""
 
-    def __init__(self, port: int, topic: str, instruments: Instruments) -> None:
+    def __init__(self, port: int, topic: str, protocol: str, instruments: Instruments) -> None:
         self.instruments = instruments
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id="soak-central", protocol=mqtt.MQTTv5
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id="soak-central",
+            protocol=mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311,
         )
         self.client.on_message = self._on_message
         self.subscribed = threading.Event()
@@ -259,7 +312,8 @@ class Sampler:
 
 
 def percentile_ms(values: np.ndarray, q: float) -> float:
-    return float(np.percentile(values, q) * 1000.0) if len(values) else math.nan
+    finite = values[np.isfinite(values)]
+    return float(np.percentile(finite, q) * 1000.0) if len(finite) else math.nan
 
 
 def queue_report(samples: np.ndarray, columns: list[str], warm_end_mono: float) -> list[dict[str, Any]]:
@@ -331,6 +385,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 {p.id_number: p.index for p in passengers},
                 times,
                 np.zeros(count, dtype=np.int32),
+                np.zeros(count, dtype=np.int32),
                 np.zeros(count, dtype=np.int8),
                 [None] * count,
             )
@@ -346,7 +401,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 lanes,
                 broker.port,
                 protocol,
-                work / "state",
+                Path(tempfile.mkdtemp(prefix="soak-state-", dir=args.state_dir)) if args.state_dir else work / "state",
                 key_file,
                 screening_extra=f"passenger_gap_s = {args.passenger_gap_s}\n",
             )
@@ -366,7 +421,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             alerts_expected += len(expected)
 
         topic = f"{config.broker.topic_prefix}/{config.site_id}/{config.device_id}/alert"
-        central = Central(broker.port, topic, instruments)
+        central = Central(broker.port, topic, protocol, instruments)
         service = Service(config)
         for lane_runtime in service.lanes:
             instruments.wrap_sink(lane_runtime)
@@ -467,11 +522,15 @@ def summarise(
     }
     samples = sampler.rows()
     queues = queue_report(samples, sampler.columns, warm_end_mono)
+    measured = np.concatenate([r.measured for r in records])
     mismatches = {
-        "never_screened": int((screened == 0).sum()),
-        "screened_twice_or_more": int((screened > 1).sum()),
-        "measurements_without_card": int(instruments.unmatched_measurements.sum()),
-        "cards_without_measurement": int(instruments.unmatched_scans.sum()),
+        "passengers not measured": int((measured == 0).sum()),
+        "passengers measured in pieces": int((measured > 1).sum()),
+        "measurements outside any face": int(instruments.stray_measurements.sum()),
+        "measurements on another's card": int(instruments.misjoined.sum()),
+        "measurements without card": int(instruments.unmatched_measurements.sum()),
+        "cards without measurement": int(instruments.unmatched_scans.sum()),
+        "cards with 2+ measurements": int((screened > 1).sum()),
     }
     rss_growth_mb = (rss_end_kb - rss_warm_kb) / 1024.0
     p50_ms, p99_ms = percentile_ms(latency, 50), percentile_ms(latency, 99)
@@ -497,16 +556,18 @@ def summarise(
           " febrile, 1 in 10 key region; GY-MCU90640 8 Hz, SAM poll 0.1 s")  # fmt: skip
     print("\npassengers")
     row("scripted", scripted)
-    row("screened exactly once", int((screened == 1).sum()))
+    row("measured once; card joined once", int(((measured == 1) & (screened == 1)).sum()))
     for name, n in mismatches.items():
-        row(name.replace("_", " "), n)
+        row(name, n)
     frames_hist = np.bincount(face_frames)
-    row("face frames per passenger (frames: passengers)",
+    row("face frames per passenger (frames: count)",
         ", ".join(f"{n}: {c}" for n, c in enumerate(frames_hist) if c))  # fmt: skip
     row("service totals passengers/screened/alerts",
         f"{totals.get('passengers', 0)}/{totals.get('screened', 0)}/{totals.get('alerts', 0)}")  # fmt: skip
     row("frames dropped (lane queues full)", frames_dropped)
     row("lane worker errors", worker_errors)
+    for incident in instruments.incidents:
+        print(f"  incident: {incident}")
     print("\nalerts")
     row("expected", alerts_expected)
     row("messages received", instruments.alert_messages)
@@ -567,6 +628,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="arrival offsets walk 0..3 steps and back, so frames meet faces at varied phases")  # fmt: skip
     parser.add_argument("--passenger-gap-s", type=float, default=0.15,
                         help="screening.passenger_gap_s: face absence that ends a passenger")  # fmt: skip
+    parser.add_argument("--state-dir", default=None,
+                        help="where the outbox lives (default: the run's temporary directory; /dev/shm has no"
+                        " fsync cost, for comparison)")  # fmt: skip
     parser.add_argument("--febrile-every", type=int, default=4, help="1 passenger in N is febrile")
     args = parser.parse_args(argv)
     if args.dwell_s + 3 * args.phase_step_s >= 1.0 / args.rate:
