@@ -17,6 +17,10 @@ Every drop is counted per kind, persisted, and reported by `health()`.
 A full, read-only or failing disk is never fatal: the row is kept in a bounded in-memory spill (not
 durable, reported as such by `health()`), the uplink can still publish it, and the spill is written to
 disk as soon as a write succeeds again.
+
+Group commit: lanes appending at the same moment share one transaction (one fsync); each `append` still
+returns only once its own row is committed. Writes go through one connection (serialised by `_write_lock`),
+the uplink's reads through a second one, so reading the backlog never waits for an fsync.
 """
 
 from __future__ import annotations
@@ -100,6 +104,8 @@ class Outbox:
     """Durable, ordered, size-bounded queue of messages waiting for the broker's acknowledgement.
 
     Thread-safe: lanes append from their threads; the uplink's single worker reads and deletes.
+    Lock order: `_write_lock` (the writer connection, held across a commit) before `_lock` (memory state,
+    held briefly); `_read_lock` (the reader connection) is never held with `_write_lock`.
     """
 
     def __init__(
@@ -116,7 +122,11 @@ class Outbox:
         self.spill_max_bytes = min(spill_max_bytes, max_bytes)
         self._clock = clock
         self._lock = threading.RLock()
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
+        self._queue: list[OutboxRow] = []  # stamped, waiting for the next group commit
+        self._committed_upto = 0  # every row id ≤ this is on disk, in the spill, or dropped
         self._spill: list[OutboxRow] = []
         self._spill_bytes = 0
         self._acked_undeleted: set[int] = set()
@@ -125,13 +135,16 @@ class Outbox:
         self.durable = True
         try:
             self._db = self._open(str(self.path))
+            self._read_db = self._open(str(self.path))
         except (sqlite3.Error, OSError) as error:
             # A read-only or broken disk at boot must not stop screening: run on a RAM database,
             # reported in health() as not durable, until a restart finds the disk usable again.
             self._disk_failed(error)
             log.error("outbox: cannot use %s (%s); messages are kept in memory only", self.path, error)
             self.durable = False
-            self._db = self._open(":memory:")
+            ram = f"file:outbox-{uuid.uuid4().hex}?mode=memory&cache=shared"
+            self._db = self._open(ram)
+            self._read_db = self._open(ram)
         self._sizes: dict[str, int] = dict.fromkeys(KINDS, 0)
         self._counts: dict[str, int] = dict.fromkeys(KINDS, 0)
         for kind, count, size in self._db.execute(
@@ -141,26 +154,35 @@ class Outbox:
             self._sizes[kind] = int(size)
         max_row = self._db.execute("SELECT COALESCE(MAX(row_id), 0) FROM outbox").fetchone()[0]
         self._next_row_id = int(max_row) + 1
+        self._committed_upto = int(max_row)
         self._seq: dict[tuple[str, str], int] = {
             (d, k): int(s) for d, k, s in self._db.execute("SELECT device_id, kind, last_seq FROM sequence")
         }
+        for d, k, s in self._db.execute(
+            "SELECT device_id, kind, MAX(seq) FROM outbox GROUP BY device_id, kind"
+        ):
+            self._seq[(d, k)] = max(self._seq.get((d, k), 0), int(s))
         self._counters: dict[str, int] = {
             n: int(v) for n, v in self._db.execute("SELECT name, value FROM counters")
         }
 
     def _open(self, target: str) -> sqlite3.Connection:
-        if target != ":memory:":
+        in_memory = target.startswith("file:outbox-")
+        if not in_memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=10.0)
+        db = sqlite3.connect(
+            target, check_same_thread=False, isolation_level=None, timeout=30.0, uri=in_memory
+        )
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            if not in_memory:
+                db.execute("PRAGMA journal_mode=WAL")
             # FULL makes every WAL commit an fsync: a returned append survives power loss, not just a crash.
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
         except sqlite3.Error:
             db.close()
             raise
-        if target != ":memory:":
+        if not in_memory:
             self._fsync_dir()
         return db
 
@@ -186,22 +208,21 @@ class Outbox:
                 size_bytes=len(body) + ROW_OVERHEAD_BYTES,
             )
             self._next_row_id += 1
-            if row.size_bytes > self.max_bytes:
-                self._count_drop(kind, 1)
-                log.error(
-                    "outbox: a %s message of %d bytes exceeds the whole budget; dropped", kind, len(body)
-                )
-                return stamped
-            if self._spill and not self._flush_spill_locked():
-                self._spill_append(row)
-            else:
-                try:
-                    self._insert_locked(row)
-                except sqlite3.Error as error:
-                    self._disk_failed(error)
-                    self._spill_append(row)
+            self._queue.append(row)
+        self._commit_through(row.row_id)
         self._notify()
         return stamped
+
+    def _commit_through(self, row_id: int) -> None:
+        """Group commit: whoever gets the writer commits every queued row, so followers find theirs done."""
+        with self._write_lock:
+            if self._committed_upto >= row_id:
+                return
+            with self._lock:
+                batch, self._queue = self._queue, []
+            if batch:
+                self._commit_batch_locked(batch)
+                self._committed_upto = batch[-1].row_id
 
     def stamp(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Give a message that is published directly (status, heartbeat) its id and seq without storing it."""
@@ -209,6 +230,7 @@ class Outbox:
             raise ValueError(f"unknown outbox kind {kind!r}")
         with self._lock:
             stamped = self._stamp(kind, payload)
+        with self._write_lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._persist_seq(str(stamped.get("device_id", "")), kind, stamped["seq"])
@@ -216,7 +238,7 @@ class Outbox:
             except sqlite3.Error as error:
                 self._rollback()
                 self._disk_failed(error)
-            return stamped
+        return stamped
 
     def _stamp(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         device_id = str(payload.get("device_id", ""))
@@ -234,82 +256,150 @@ class Outbox:
             (device_id, kind, seq),
         )
 
-    def _insert_locked(self, row: OutboxRow) -> None:
-        """One transaction: make room within the budget, insert the row, advance its sequence."""
+    def _commit_batch_locked(self, batch: list[OutboxRow]) -> None:
+        """Write spilled rows (oldest) and then `batch` in one transaction; on disk trouble, spill them."""
+        oversized = [r for r in batch if r.size_bytes > self.max_bytes]
+        for row in oversized:
+            log.error(
+                "outbox: a %s message of %d bytes exceeds the whole budget; dropped", row.kind, row.size_bytes
+            )
+            self._add_drops({row.kind: 1})
+        batch = [r for r in batch if r.size_bytes <= self.max_bytes]
+        with self._lock:
+            spilled = [r for r in self._spill if r.row_id not in self._acked_undeleted]
+        rows = spilled + batch
+        if not rows:
+            return
+        try:
+            outcome = self._insert_rows_locked(rows)
+        except sqlite3.Error as error:
+            self._disk_failed(error)
+            with self._lock:
+                for row in batch:
+                    self._spill_append(row)
+            return
+        inserted, dropped_sizes, dropped_counts = outcome
+        with self._lock:
+            self._acked_undeleted.difference_update(r.row_id for r in self._spill)
+            self._spill = []
+            self._spill_bytes = 0
+            for row in inserted:
+                self._counts[row.kind] += 1
+                self._sizes[row.kind] += row.size_bytes
+            for kind, count in dropped_counts.items():
+                self._counts[kind] -= count
+                self._sizes[kind] -= dropped_sizes[kind]
+                self._counters[f"dropped_{kind}"] = self._counters.get(f"dropped_{kind}", 0) + count
+                log.warning("outbox: disk budget reached, dropped %d oldest %s message(s)", count, kind)
+            if self.durable:
+                if self.disk_state != "ok":
+                    log.warning("outbox: disk writable again")
+                self.disk_state = "ok"
+                self.last_error = None
+
+    def _insert_rows_locked(
+        self, rows: list[OutboxRow]
+    ) -> tuple[list[OutboxRow], dict[str, int], dict[str, int]]:
+        """One transaction: for each row make room within the budget (or drop it), insert, advance its seq."""
+        with self._lock:
+            sizes = dict(self._sizes)
+        dropped_sizes: dict[str, int] = dict.fromkeys(KINDS, 0)
+        dropped_counts: dict[str, int] = {}
+        inserted: list[OutboxRow] = []
+        newcomers_dropped: dict[str, int] = {}
+        victim_ids: list[int] = []
+        with self._lock:
+            acked = list(self._acked_undeleted)
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            drops = self._make_room_locked(row)
-            if drops is None:
-                self._db.execute("ROLLBACK")
-                self._count_drop(row.kind, 1)
-                return
-            self._db.execute(
-                "INSERT INTO outbox (row_id, kind, message_id, device_id, seq, created_unix_s, size_bytes,"
-                " payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    row.row_id,
-                    row.kind,
-                    row.message_id,
-                    row.device_id,
-                    row.seq,
-                    row.created_unix_s,
-                    row.size_bytes,
-                    row.payload,
-                ),
-            )
-            self._persist_seq(row.device_id, row.kind, row.seq)
-            for kind, (count, _size) in drops.items():
-                self._write_counter(f"dropped_{kind}", self._counters.get(f"dropped_{kind}", 0) + count)
+            # Acknowledged rows ride along in this transaction (see `delete(wait=False)`) and free their room.
+            removed = self._delete_in_transaction(acked) if acked else {}
+            for kind, (_count, size) in removed.items():
+                sizes[kind] -= size
+            for row in rows:
+                victims = self._choose_victims_locked(row, sizes)
+                if victims is None:
+                    newcomers_dropped[row.kind] = newcomers_dropped.get(row.kind, 0) + 1
+                    continue
+                for kind, ids, freed in victims:
+                    # A victim may have been inserted earlier in this very batch: it then counts as
+                    # inserted and dropped, which nets out in the accounting.
+                    self._remember_seq_of(ids)
+                    self._db.executemany("DELETE FROM outbox WHERE row_id = ?", [(i,) for i in ids])
+                    sizes[kind] -= freed
+                    dropped_sizes[kind] += freed
+                    dropped_counts[kind] = dropped_counts.get(kind, 0) + len(ids)
+                    victim_ids.extend(ids)
+                self._db.execute(
+                    "INSERT INTO outbox (row_id, kind, message_id, device_id, seq, created_unix_s, size_bytes,"
+                    " payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row.row_id,
+                        row.kind,
+                        row.message_id,
+                        row.device_id,
+                        row.seq,
+                        row.created_unix_s,
+                        row.size_bytes,
+                        row.payload,
+                    ),
+                )
+                sizes[row.kind] += row.size_bytes
+                inserted.append(row)
+            all_drops = dict(dropped_counts)
+            for kind, count in newcomers_dropped.items():
+                all_drops[kind] = all_drops.get(kind, 0) + count
+            for kind, count in all_drops.items():
+                name = f"dropped_{kind}"
+                self._write_counter(name, self._counters.get(name, 0) + count)
             self._db.execute("COMMIT")
         except BaseException:
             self._rollback()
             raise
-        # Only after the commit: in-memory accounting mirrors what is on disk.
-        for kind, (count, size) in drops.items():
-            self._counts[kind] -= count
-            self._sizes[kind] -= size
-            self._counters[f"dropped_{kind}"] = self._counters.get(f"dropped_{kind}", 0) + count
-            log.warning("outbox: disk budget reached, dropped %d oldest %s message(s)", count, kind)
-        self._counts[row.kind] += 1
-        self._sizes[row.kind] += row.size_bytes
-        if self.durable:
-            if self.disk_state != "ok":
-                log.warning("outbox: disk writable again")
-            self.disk_state = "ok"
-            self.last_error = None
+        with self._lock:
+            self._acked_undeleted.difference_update(acked)
+            for kind, (count, size) in removed.items():
+                self._counts[kind] -= count
+                self._sizes[kind] -= size
+            for kind, count in newcomers_dropped.items():
+                self._counters[f"dropped_{kind}"] = self._counters.get(f"dropped_{kind}", 0) + count
+                log.warning("outbox: disk budget reached, a new %s message was dropped", kind)
+            self._acked_undeleted.difference_update(victim_ids)
+        return inserted, dropped_sizes, dropped_counts
 
-    def _make_room_locked(self, row: OutboxRow) -> dict[str, tuple[int, int]] | None:
-        """Delete lower-or-equal priority rows, oldest first, until `row` fits; None if it cannot fit."""
-        needed = sum(self._sizes.values()) + row.size_bytes - self.max_bytes
-        drops: dict[str, tuple[int, int]] = {}
+    def _choose_victims_locked(
+        self, row: OutboxRow, sizes: dict[str, int]
+    ) -> list[tuple[str, list[int], int]] | None:
+        """Rows of lower-or-equal priority, oldest first, whose removal makes `row` fit; None if none can."""
+        needed = sum(sizes.values()) + row.size_bytes - self.max_bytes
         if needed <= 0:
-            return drops
+            return []
         victim_kinds = sorted(
             (k for k in KINDS if DROP_PRIORITY[k] <= DROP_PRIORITY[row.kind]), key=DROP_PRIORITY.__getitem__
         )
-        doomed: dict[str, list[tuple[int, int]]] = {}
+        chosen: list[tuple[str, list[int], int]] = []
         freed = 0
         for kind in victim_kinds:
             if freed >= needed:
                 break
+            ids: list[int] = []
+            kind_freed = 0
             cursor = self._db.execute(
                 "SELECT row_id, size_bytes FROM outbox WHERE kind = ? ORDER BY row_id", (kind,)
             )
             for row_id, size in cursor:
-                if freed >= needed:
+                if freed + kind_freed >= needed:
                     break
-                doomed.setdefault(kind, []).append((int(row_id), int(size)))
-                freed += int(size)
+                ids.append(int(row_id))
+                kind_freed += int(size)
             cursor.close()
+            if ids:
+                chosen.append((kind, ids, kind_freed))
+                freed += kind_freed
         if freed < needed:
             # Even dropping every allowed victim would not make room: keep them, drop the newcomer.
             return None
-        for kind, victims in doomed.items():
-            ids = [r for r, _ in victims]
-            self._db.executemany("DELETE FROM outbox WHERE row_id = ?", [(r,) for r in ids])
-            self._acked_undeleted.difference_update(ids)
-            drops[kind] = (len(ids), sum(size for _, size in victims))
-        return drops
+        return chosen
 
     def _write_counter(self, name: str, value: int) -> None:
         self._db.execute(
@@ -318,26 +408,32 @@ class Outbox:
             (name, value),
         )
 
-    def _count_drop(self, kind: str, count: int) -> None:
-        name = f"dropped_{kind}"
-        self._counters[name] = self._counters.get(name, 0) + count
+    def _add_drops(self, counts: dict[str, int]) -> None:
+        """Count drops decided outside an insert transaction (caller holds `_write_lock`)."""
+        with self._lock:
+            for kind, count in counts.items():
+                name = f"dropped_{kind}"
+                self._counters[name] = self._counters.get(name, 0) + count
+            values = [(f"dropped_{k}", self._counters[f"dropped_{k}"]) for k in counts]
         try:
-            self._write_counter(name, self._counters[name])
+            for name, value in values:
+                self._write_counter(name, value)
         except sqlite3.Error as error:
             self._disk_failed(error)
 
     # ------------------------------------------------------------------------------------ disk trouble
     def _disk_failed(self, error: BaseException) -> None:
         state = _disk_state_of(error)
-        if state != self.disk_state:
-            log.error("outbox: disk write failed (%s): %s; holding messages in memory", state, error)
-        self.disk_state = state
-        self.last_error = f"{type(error).__name__}: {error}"
+        with self._lock:
+            if state != self.disk_state:
+                log.error("outbox: disk write failed (%s): %s; holding messages in memory", state, error)
+            self.disk_state = state
+            self.last_error = f"{type(error).__name__}: {error}"
 
     def _spill_append(self, row: OutboxRow) -> None:
+        """Keep a row in RAM (caller holds `_lock`); bounded, dropping by the same priorities as the disk."""
         self._spill.append(row)
         self._spill_bytes += row.size_bytes
-        self._counters["spilled"] = self._counters.get("spilled", 0) + 1
         while self._spill_bytes > self.spill_max_bytes and self._spill:
             victim_index = min(
                 range(len(self._spill)),
@@ -351,31 +447,18 @@ class Outbox:
                 "outbox: memory spill full while the disk is unusable; dropped a %s message", victim.kind
             )
 
-    def _flush_spill_locked(self) -> bool:
-        """Write spilled rows to disk, oldest first; True when the spill is empty afterwards."""
-        while self._spill:
-            row = self._spill[0]
-            if row.row_id in self._acked_undeleted:
-                self._acked_undeleted.discard(row.row_id)
-                self._spill.pop(0)
-                self._spill_bytes -= row.size_bytes
-                continue
-            try:
-                self._insert_locked(row)
-            except sqlite3.Error as error:
-                self._disk_failed(error)
-                return False
-            self._spill.pop(0)
-            self._spill_bytes -= row.size_bytes
-        return True
-
     def retry_disk(self) -> bool:
         """Try again to persist spilled rows and pending deletions (the uplink calls this periodically)."""
-        with self._lock:
-            ok = self._flush_spill_locked()
-            if ok and self._acked_undeleted:
-                ok = self._delete_locked(list(self._acked_undeleted))
-            return ok
+        with self._write_lock:
+            with self._lock:
+                has_spill = bool(self._spill)
+                undeleted = list(self._acked_undeleted)
+            if has_spill:
+                self._commit_batch_locked([])
+            if undeleted:
+                self._delete_locked(undeleted)
+            with self._lock:
+                return not self._spill and not self._acked_undeleted
 
     def _rollback(self) -> None:
         try:
@@ -399,85 +482,131 @@ class Outbox:
 
     # ----------------------------------------------------------------------------------------- reading
     def pending(self, after_row_id: int = 0, limit: int = 100) -> list[OutboxRow]:
-        """Rows not yet acknowledged with `row_id > after_row_id`, oldest first (disk rows, then spill)."""
+        """Rows not yet acknowledged with `row_id > after_row_id`, oldest first (disk rows and spill)."""
+        # The spill is read before the disk: a row moving from one to the other in between is then seen
+        # twice (de-duplicated below), never zero times.
         with self._lock:
-            rows: list[OutboxRow] = []
+            spilled = [r for r in self._spill if r.row_id > after_row_id]
+            skip = set(self._acked_undeleted)
+        rows: dict[int, OutboxRow] = {}
+        with self._read_lock:
             try:
-                cursor = self._db.execute(
+                cursor = self._read_db.execute(
                     "SELECT row_id, kind, message_id, device_id, seq, created_unix_s, payload, size_bytes "
                     "FROM outbox WHERE row_id > ? ORDER BY row_id LIMIT ?",
-                    (after_row_id, limit + len(self._acked_undeleted)),
+                    (after_row_id, limit + len(skip)),
                 )
                 for r in cursor:
-                    if r[0] in self._acked_undeleted:
-                        continue
-                    rows.append(OutboxRow(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), r[7]))
-                    if len(rows) >= limit:
-                        break
+                    rows[r[0]] = OutboxRow(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), r[7])
             except sqlite3.Error as error:
                 self._disk_failed(error)
-            if len(rows) < limit:
-                rows.extend(
-                    r
-                    for r in self._spill
-                    if r.row_id > after_row_id and r.row_id not in self._acked_undeleted
-                )
-                rows.sort(key=lambda r: r.row_id)
-                del rows[limit:]
-            return rows
+        for row in spilled:
+            rows.setdefault(row.row_id, row)
+        ordered = [rows[i] for i in sorted(rows) if i not in skip]
+        return ordered[:limit]
 
-    def delete(self, row_ids: Iterable[int]) -> bool:
-        """Forget acknowledged rows (one transaction). False if the disk refused; retried later."""
+    def delete(self, row_ids: Iterable[int], wait: bool = True) -> bool:
+        """Forget acknowledged rows. False if the disk refused the deletion (it is retried later).
+
+        The rows leave `pending()` at once. With `wait=False` (the uplink's hot path) the deletion is left to
+        the append that holds the writer right now, which deletes them in its own transaction: acknowledging
+        never queues behind lanes' fsyncs.
+        """
         ids = list(row_ids)
-        if not ids:
-            return True
         with self._lock:
-            in_spill = {r.row_id for r in self._spill}
-            spilled = [i for i in ids if i in in_spill]
-            if spilled:
-                gone = set(spilled)
-                self._spill_bytes -= sum(r.size_bytes for r in self._spill if r.row_id in gone)
-                self._spill = [r for r in self._spill if r.row_id not in gone]
-            return self._delete_locked([i for i in ids if i not in in_spill])
-
-    def _delete_locked(self, ids: list[int]) -> bool:
-        if not ids:
+            self._acked_undeleted.update(ids)
+        if not self._write_lock.acquire(blocking=wait):
             return True
         try:
+            with self._lock:
+                undeleted = list(self._acked_undeleted)
+            return self._delete_locked(undeleted)
+        finally:
+            self._write_lock.release()
+
+    def has_undeleted(self) -> bool:
+        """Acknowledged rows still on disk (their deletion was deferred or refused)."""
+        with self._lock:
+            return bool(self._acked_undeleted)
+
+    def _delete_in_transaction(self, ids: list[int]) -> dict[str, list[int]]:
+        """DELETE inside the caller's transaction; returns {kind: [count, bytes]} actually removed."""
+        removed: dict[str, list[int]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for kind, count, size in self._db.execute(
+                f"SELECT kind, COUNT(*), SUM(size_bytes) FROM outbox WHERE row_id IN ({marks}) GROUP BY kind",
+                chunk,
+            ).fetchall():
+                prev = removed.setdefault(kind, [0, 0])
+                prev[0] += int(count)
+                prev[1] += int(size)
+            self._remember_seq_of(chunk)
+            self._db.execute(f"DELETE FROM outbox WHERE row_id IN ({marks})", chunk)
+        return removed
+
+    def _remember_seq_of(self, ids: list[int]) -> None:
+        """Before rows leave, keep their highest seq in `sequence`: a row's own seq is its durable record
+        until then, which spares every append a second write (seq = max(sequence, rows) at start-up)."""
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            self._db.execute(
+                "INSERT INTO sequence (device_id, kind, last_seq) "
+                f"SELECT device_id, kind, MAX(seq) FROM outbox WHERE row_id IN ({marks}) GROUP BY device_id, kind "
+                "ON CONFLICT (device_id, kind) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
+                chunk,
+            )
+
+    def _delete_locked(self, ids: list[int]) -> bool:
+        with self._lock:
+            gone = set(ids)
+            in_spill = [r for r in self._spill if r.row_id in gone]
+            if in_spill:
+                self._spill_bytes -= sum(r.size_bytes for r in in_spill)
+                self._spill = [r for r in self._spill if r.row_id not in gone]
+        spilled_ids = {r.row_id for r in in_spill}
+        ids = [i for i in ids if i not in spilled_ids]
+        if not ids:
+            return True
+        removed: dict[str, list[int]] = {}
+        try:
+            # A lost deletion only means a re-sent duplicate (same message_id), so deletions skip the fsync;
+            # the next append's fsync of the WAL makes them durable anyway.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("BEGIN IMMEDIATE")
-            removed: dict[str, list[int]] = {}
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for kind, count, size in self._db.execute(
-                    "SELECT kind, COUNT(*), SUM(size_bytes) FROM outbox"
-                    f" WHERE row_id IN ({marks}) GROUP BY kind",
-                    chunk,
-                ).fetchall():
-                    prev = removed.setdefault(kind, [0, 0])
-                    prev[0] += int(count)
-                    prev[1] += int(size)
-                self._db.execute(f"DELETE FROM outbox WHERE row_id IN ({marks})", chunk)
+            removed = self._delete_in_transaction(ids)
             self._db.execute("COMMIT")
         except sqlite3.Error as error:
             self._rollback()
+            self._restore_full_sync()
             self._disk_failed(error)
             # Remember the acknowledgement so the row is not sent again while the disk refuses the delete.
-            self._acked_undeleted.update(ids)
+            with self._lock:
+                self._acked_undeleted.update(ids)
             return False
-        self._acked_undeleted.difference_update(ids)
-        for kind, (count, size) in removed.items():
-            self._counts[kind] -= count
-            self._sizes[kind] -= size
+        self._restore_full_sync()
+        with self._lock:
+            self._acked_undeleted.difference_update(ids)
+            for kind, (count, size) in removed.items():
+                self._counts[kind] -= count
+                self._sizes[kind] -= size
         return True
+
+    def _restore_full_sync(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA synchronous=FULL")
 
     def drop(self, row_ids: Iterable[int], kind: str, reason: str) -> None:
         """Remove rows that will never be delivered (e.g. expired statistics), counted as dropped."""
         ids = list(row_ids)
-        if ids and self.delete(ids):
-            with self._lock:
-                self._count_drop(kind, len(ids))
-            log.info("outbox: dropped %d %s message(s): %s", len(ids), kind, reason)
+        if not ids:
+            return
+        with self._write_lock:
+            if self._delete_locked(ids):
+                self._add_drops({kind: len(ids)})
+        log.info("outbox: dropped %d %s message(s): %s", len(ids), kind, reason)
 
     # ----------------------------------------------------------------------------------------- reporting
     def last_seq(self, device_id: str, kind: str) -> int:
@@ -495,24 +624,26 @@ class Outbox:
 
     def health(self) -> dict[str, Any]:
         """What the status message reports about the outbox."""
-        with self._lock:
-            oldest: float | None = None
+        oldest: float | None = None
+        with self._read_lock:
             try:
-                first = self._db.execute("SELECT MIN(created_unix_s) FROM outbox").fetchone()[0]
+                first = self._read_db.execute("SELECT MIN(created_unix_s) FROM outbox").fetchone()[0]
                 oldest = float(first) if first is not None else None
             except sqlite3.Error as error:
                 self._disk_failed(error)
+        with self._lock:
             if self._spill:
                 spill_oldest = self._spill[0].created_unix_s
                 oldest = spill_oldest if oldest is None else min(oldest, spill_oldest)
+            depth = self.depth()
             return {
-                "depth": self.depth(),
+                "depth": depth,
                 "bytes": sum(self._sizes.values()) + self._spill_bytes,
                 "max_bytes": self.max_bytes,
                 "oldest_age_s": round(max(0.0, self._clock() - oldest), 3) if oldest is not None else None,
                 "dropped": {k: self._counters.get(f"dropped_{k}", 0) for k in KINDS},
                 "disk_state": self.disk_state,
-                "in_memory_only": len(self._spill) if self.durable else sum(self.depth().values()),
+                "in_memory_only": len(self._spill) if self.durable else sum(depth.values()),
                 "last_error": self.last_error,
             }
 
@@ -529,10 +660,12 @@ class Outbox:
                 log.exception("outbox: listener failed")
 
     def close(self) -> None:
-        with self._lock:
+        with self._write_lock, self._read_lock, self._lock:
             self._listeners.clear()
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
+            with contextlib.suppress(sqlite3.Error):
+                self._read_db.close()
 
     def __enter__(self) -> Outbox:
         return self

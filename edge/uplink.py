@@ -227,6 +227,26 @@ def backoff_delay_s(attempt: int, min_s: float, max_s: float, rng: random.Random
     return max(min_s, ceiling / 2 + rng.uniform(0.0, ceiling / 2))
 
 
+class _PackedProperties(Properties):
+    """PUBLISH properties encoded once: paho re-encodes (and formats for its debug log) on every publish,
+    which cost more CPU per alert than the rest of the uplink together."""
+
+    _packed: bytes | None = None
+    _text: str | None = None
+
+    def freeze(self) -> _PackedProperties:
+        # Properties.__setattr__ accepts only MQTT property names.
+        object.__setattr__(self, "_packed", bytes(super().pack()))
+        object.__setattr__(self, "_text", super().__str__())
+        return self
+
+    def pack(self) -> bytes:
+        return self._packed if self._packed is not None else bytes(super().pack())
+
+    def __str__(self) -> str:
+        return self._text if self._text is not None else super().__str__()
+
+
 @dataclass
 class _Connection:
     """One attempt's client and what is in flight on it; a new one per (re)connect."""
@@ -293,6 +313,7 @@ class Uplink:
         self._last_status_signature: str | None = None
         self._pending_status_mids: set[int] = set()
         self._socket_errors: dict[int, str] = {}
+        self._properties_cache: dict[tuple[str, int | None], Properties] = {}
         self._stop_deadline_mono = 0.0
         self._status_checked_mono = 0.0
         self._next_heartbeat_mono = 0.0
@@ -447,12 +468,19 @@ class Uplink:
         return client
 
     def _properties(self, kind: str, expiry_s: int | None = None) -> Properties:
-        props = Properties(PacketTypes.PUBLISH)
-        props.UserProperty = [("schema", CONTRACT_SCHEMAS[kind]), ("schema_version", str(SCHEMA_VERSION))]
-        props.ContentType = "application/json"
-        if expiry_s is not None:
-            props.MessageExpiryInterval = max(1, int(expiry_s))
-        return props
+        key = (kind, None if expiry_s is None else max(1, int(expiry_s)))
+        cached = self._properties_cache.get(key)
+        if cached is None:
+            props = _PackedProperties(PacketTypes.PUBLISH)
+            props.UserProperty = [("schema", CONTRACT_SCHEMAS[kind]), ("schema_version", str(SCHEMA_VERSION))]
+            props.ContentType = "application/json"
+            if key[1] is not None:
+                props.MessageExpiryInterval = key[1]
+            cached = props.freeze()
+            if len(self._properties_cache) > 256:  # statistics' expiries vary; keep the cache bounded
+                self._properties_cache.clear()
+            self._properties_cache[key] = cached
+        return cached
 
     def _session(self, index: int, endpoint: BrokerEndpoint) -> str:
         """Connect to one broker and deliver until the link drops; returns why it ended."""
@@ -558,7 +586,8 @@ class Uplink:
                     return "stopped"
                 continue
             self._publish_rows(conn)
-            self._flush_acks()
+            # Idle (nothing in flight): the moment to catch up on deferred deletions without delaying anyone.
+            self._flush_acks(wait=not self._inflight)
             self._periodic(conn, now)
             if conn.endpoint_index > 0 and now >= next_primary_probe:
                 next_primary_probe = now + self.settings.primary_retry_s
@@ -689,12 +718,14 @@ class Uplink:
             self.outbox.drop([r.row_id for r in expired], "stats", "older than stats_expiry_s")
         self._set_state(inflight=len(self._inflight))
 
-    def _flush_acks(self) -> None:
-        if not self._acked:
-            return
-        acked, self._acked = self._acked, []
-        self.outbox.delete(acked)
-        self._bump("acked", len(acked))
+    def _flush_acks(self, wait: bool = True) -> None:
+        """Delete acknowledged rows; on the hot path (`wait=False`) a committing lane does it for us."""
+        if self._acked:
+            acked, self._acked = self._acked, []
+            self.outbox.delete(acked, wait=wait)
+            self._bump("acked", len(acked))
+        elif wait and self.outbox.has_undeleted():
+            self.outbox.delete([], wait=True)
 
     # ------------------------------------------------------------------------- status and heartbeat
     def _device_status(self) -> dict[str, Any]:
