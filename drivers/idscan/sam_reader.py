@@ -374,7 +374,7 @@ class SamReaderDevice(SerialDevice):
         last_rx: float | None = None  # when bytes of this response last arrived
         while time.monotonic() < deadline:
             chunk = self.link.read()
-            now = time.monotonic()
+            now = self.last_loop_mono = time.monotonic()
             damaged = False
             if chunk:
                 last_rx = now

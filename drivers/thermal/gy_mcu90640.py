@@ -199,6 +199,7 @@ class GyMcu90640Device(StreamDevice):
         # Long enough for one frame at the slowest rate the firmware might really be running.
         deadline = time.monotonic() + max(1.0, 1.5 / self.config.rate_hz) + wire_time_s(self.link.baudrate)
         while time.monotonic() < deadline:
+            self.last_loop_mono = time.monotonic()  # a long baud search is progress, not a hang
             chunk = self.link.read()
             if not chunk:
                 continue
