@@ -255,3 +255,13 @@ def test_read_decodes_a_sam_session_with_corrupted_responses(
     assert any(
         r["type"] == "rejected" and r["reason"] in ("xor_check", "no_preamble", "bad_length") for r in records
     )
+
+
+def test_probe_asks_a_silent_module_for_its_emissivity(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sim = GyMcu90640Simulator(thermal_scene, rate_hz=2.0, link_path=tmp_path / "port")
+    with simulated(sim):
+        sim.continuous = False  # saved in query mode: sends nothing until asked
+        assert technician_cli.main(["probe", sim.port, "--listen-s", "0.3"]) == 0
+        assert sim.continuous is False and sim.rate_hz == 2.0  # probing changed nothing
+    (finding,) = json_lines(capsys.readouterr().out)
+    assert (finding["device"], finding["evidence"]) == ("gy_mcu90640", "emissivity 0.95")
