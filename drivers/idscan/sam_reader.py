@@ -63,11 +63,15 @@ def encode_response(sw3: int, data: bytes = b"", sw1: int = 0, sw2: int = 0) -> 
     return encode_frame(bytes([sw1, sw2, sw3]) + data)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SamFrame:
     """One checked frame: for a response, head = (SW1, SW2, SW3); for a command, (CMD, PARA)."""
 
     body: bytes
+
+    def __repr__(self) -> str:
+        # A read-base body holds the card's text and photo: a stray log line must never print them.
+        return f"SamFrame(head={self.body[:3].hex()}, {len(self.body)} bytes)"
 
     @property
     def sw3(self) -> int:

@@ -377,3 +377,11 @@ def test_aamva_encoder_round_trip() -> None:
     )
     doc = aamva.parse_aamva(payload)
     assert (doc.number, doc.birth_date, doc.region) == ("X1", "1990-01-31", "CAN")
+
+
+def test_a_sam_frame_never_prints_the_card_data() -> None:
+    frame = (FIXTURES / "sam_read_base_synthetic.bin").read_bytes()
+    (parsed,) = sam.SamFrameParser().feed(frame)
+    text = repr(parsed) + str(parsed)
+    assert text == "SamFrame(head=000090, 1287 bytes)" * 2
+    assert "测试" not in text and "9900002000" not in text
