@@ -1,0 +1,202 @@
+"""`checkpoint-edge outbox status|export|purge`: what a technician needs to look into the outbox.
+
+`status` and `export` open the database read-only and are safe while the service runs. `purge` deletes
+alerts that would otherwise still be delivered, so it demands `--yes` and an explicit `--count`, removes the
+oldest rows first, and records them as dropped (reported in the next status message); stop the service first
+so its own bookkeeping starts from the purged state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from edge.outbox import KINDS, Outbox
+
+DEFAULT_DB = Path("/var/lib/checkpoint-edge/outbox.sqlite3")
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise FileNotFoundError(f"no outbox database at {path}")
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
+
+
+def _utc(unix_s: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(unix_s)) + f".{int(unix_s % 1 * 1000):03d}Z"
+
+
+def outbox_status(path: Path) -> dict[str, Any]:
+    db = _open_read_only(path)
+    try:
+        depth = dict.fromkeys(KINDS, 0)
+        size_bytes = 0
+        for kind, count, size in db.execute(
+            "SELECT kind, COUNT(*), COALESCE(SUM(size_bytes), 0) FROM outbox GROUP BY kind"
+        ):
+            depth[kind] = int(count)
+            size_bytes += int(size)
+        oldest = db.execute("SELECT MIN(created_unix_s) FROM outbox").fetchone()[0]
+        counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+        sequences: dict[str, dict[str, int]] = {}
+        for device, kind, seq in db.execute("SELECT device_id, kind, last_seq FROM sequence"):
+            sequences.setdefault(device, {})[kind] = int(seq)
+        for device, kind, seq in db.execute(
+            "SELECT device_id, kind, MAX(seq) FROM outbox GROUP BY device_id, kind"
+        ):
+            per_device = sequences.setdefault(device, {})
+            per_device[kind] = max(per_device.get(kind, 0), int(seq))
+    finally:
+        db.close()
+    return {
+        "path": str(path),
+        "depth": depth,
+        "bytes": size_bytes,
+        "file_bytes": sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file()),
+        "oldest_utc": _utc(float(oldest)) if oldest is not None else None,
+        "oldest_age_s": round(time.time() - float(oldest), 3) if oldest is not None else None,
+        "dropped": {k: int(counters.get(f"dropped_{k}", 0)) for k in KINDS},
+        "last_seq": sequences,
+    }
+
+
+def export_rows(path: Path, out: TextIO, kind: str | None = None) -> int:
+    """Write pending rows as JSON lines, oldest first; returns how many."""
+    db = _open_read_only(path)
+    count = 0
+    try:
+        query = "SELECT row_id, kind, message_id, device_id, seq, created_unix_s, payload FROM outbox"
+        params: tuple[Any, ...] = ()
+        if kind is not None:
+            query += " WHERE kind = ?"
+            params = (kind,)
+        for row_id, row_kind, message_id, device_id, seq, created, payload in db.execute(
+            query + " ORDER BY row_id", params
+        ):
+            record = {
+                "row_id": row_id,
+                "kind": row_kind,
+                "message_id": message_id,
+                "device_id": device_id,
+                "seq": seq,
+                "created_utc": _utc(float(created)),
+                "payload": json.loads(bytes(payload)),
+            }
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    finally:
+        db.close()
+    return count
+
+
+def purge_oldest(path: Path, count: int, kind: str | None = None) -> dict[str, int]:
+    """Delete the `count` oldest rows (of `kind`, or of any kind), counted as dropped; returns per kind."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no outbox database at {path}")
+    box = Outbox(path)
+    try:
+        victims: dict[str, list[int]] = {}
+        after = 0
+        while sum(len(v) for v in victims.values()) < count:
+            rows = box.pending(after_row_id=after, limit=500)
+            if not rows:
+                break
+            for row in rows:
+                after = row.row_id
+                if kind is not None and row.kind != kind:
+                    continue
+                if sum(len(v) for v in victims.values()) >= count:
+                    break
+                victims.setdefault(row.kind, []).append(row.row_id)
+        for victim_kind, ids in victims.items():
+            box.drop(ids, victim_kind, "purged by a technician")
+        return {k: len(v) for k, v in victims.items()}
+    finally:
+        box.close()
+
+
+def _handle(args: argparse.Namespace) -> int:
+    path: Path = args.db
+    try:
+        if args.outbox_command == "status":
+            report = outbox_status(path)
+            if args.json:
+                print(json.dumps(report, indent=2))
+            else:
+                depth = ", ".join(f"{k} {v}" for k, v in report["depth"].items())
+                dropped = ", ".join(f"{k} {v}" for k, v in report["dropped"].items())
+                print(f"outbox {report['path']}")
+                print(f"  pending: {depth} ({report['bytes']} bytes; file {report['file_bytes']} bytes)")
+                print(
+                    f"  oldest:  {report['oldest_utc'] or '-'}"
+                    + (f" ({report['oldest_age_s']:.0f} s ago)" if report["oldest_age_s"] is not None else "")
+                )
+                print(f"  dropped since creation: {dropped}")
+                for device, seqs in sorted(report["last_seq"].items()):
+                    print(
+                        f"  last seq {device or '(none)'}: "
+                        + ", ".join(f"{k} {v}" for k, v in sorted(seqs.items()))
+                    )
+            return 0
+        if args.outbox_command == "export":
+            if args.output is not None:
+                with open(args.output, "w", encoding="utf-8") as out:
+                    count = export_rows(path, out, args.kind)
+            else:
+                count = export_rows(path, sys.stdout, args.kind)
+            print(f"exported {count} row(s)", file=sys.stderr)
+            return 0
+        if args.outbox_command == "purge":
+            if not args.yes:
+                print("refusing to purge without --yes: purged alerts are never delivered", file=sys.stderr)
+                return 2
+            purged = purge_oldest(path, args.count, args.kind)
+            total = sum(purged.values())
+            detail = ", ".join(f"{k} {v}" for k, v in purged.items()) or "nothing"
+            print(f"purged {total} row(s), oldest first: {detail}; counted as dropped")
+            return 0
+    except (FileNotFoundError, sqlite3.Error, OSError) as error:
+        print(f"outbox: {error}", file=sys.stderr)
+        return 1
+    return 2
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("outbox", help="inspect, export or purge the durable outbox")
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"outbox database (default {DEFAULT_DB})")
+    commands = parser.add_subparsers(dest="outbox_command", required=True)
+    status = commands.add_parser(
+        "status", help="pending rows by kind, oldest age, drops, last sequence numbers"
+    )
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    export = commands.add_parser("export", help="pending rows as JSON lines, oldest first")
+    export.add_argument("--kind", choices=KINDS)
+    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    purge = commands.add_parser("purge", help="delete the oldest pending rows (they will never be delivered)")
+    purge.add_argument("--count", type=_positive, required=True, help="how many rows to delete, oldest first")
+    purge.add_argument("--kind", choices=KINDS, help="only rows of this kind")
+    purge.add_argument("--yes", action="store_true", help="confirm: purged rows are lost for good")
+    parser.set_defaults(func=_handle)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="checkpoint-edge")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
