@@ -38,6 +38,7 @@ class GyMcu90640Simulator(Simulator):
     def power_on(self) -> None:
         super().power_on()
         self.rate_hz, self.continuous, self._queried = self.power_on_rate_hz, True, 0
+        self.emissivity_pct = 95  # the factory setting (manual example: 0.95)
         self._cmd_buf.clear()
 
     def reboot(self, *, baudrate: int | None = None, continuous: bool = True) -> None:

@@ -455,3 +455,20 @@ def test_gy_mcu8833_mirror_option(tmp_path: Path) -> None:
     frame = got.items[0]
     assert isinstance(frame, ThermalFrame)
     np.testing.assert_array_equal(frame.temps_c, np.fliplr(small_scene(0.0)))
+
+
+def test_gy_mcu90640_settings_are_resent_after_every_reconnect(tmp_path: Path) -> None:
+    from drivers.thermal import gy_mcu90640 as proto
+
+    with simulated(GyMcu90640Simulator(thermal_scene, rate_hz=8.0, link_path=tmp_path / "port")) as sim:
+        assert isinstance(sim, GyMcu90640Simulator)
+        device = make_device("gy_mcu90640", sim.port, baudrate=460800, rate_hz=4.0, emissivity=0.98)
+        with running(device) as got:
+            assert got.wait_for(1, 5.0)
+            sim.unplug(replug_after_s=0.3)
+            time.sleep(0.5)
+            n = got.count()
+            assert got.wait_for(n + 1, 3.0)
+            assert sim.rate_hz == 4.0 and sim.emissivity_pct == 98  # the fresh module was set up again
+    for command in (proto.cmd_rate(4.0), proto.cmd_emissivity(0.98), proto.CMD_CONTINUOUS):
+        assert sim.commands.count(command) >= 2, command.hex()
