@@ -227,6 +227,19 @@ def backoff_delay_s(attempt: int, min_s: float, max_s: float, rng: random.Random
     return max(min_s, ceiling / 2 + rng.uniform(0.0, ceiling / 2))
 
 
+class _PahoErrorLog(logging.Logger):
+    """Receives paho's ERROR lines only (socket/TLS failures) and keeps the last one per connection."""
+
+    def __init__(self, sink: dict[int, str], generation: int) -> None:
+        super().__init__("edge.uplink.paho", logging.ERROR)
+        self.propagate = False
+        self._sink = sink
+        self._generation = generation
+
+    def handle(self, record: logging.LogRecord) -> None:
+        self._sink[self._generation] = record.getMessage().removeprefix("failed to receive on socket: ")
+
+
 class _PackedProperties(Properties):
     """PUBLISH properties encoded once: paho re-encodes (and formats for its debug log) on every publish,
     which cost more CPU per alert than the rest of the uplink together."""
@@ -455,12 +468,10 @@ class Uplink:
         def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
             self._events.append(("message", generation, message.topic, bytes(message.payload)))
 
-        def on_log(_c: Any, _u: Any, level: int, text: str) -> None:
-            # paho reports socket and TLS errors only through its log before returning "connection lost".
-            if level == mqtt.MQTT_LOG_ERR:
-                self._socket_errors[generation] = text.removeprefix("failed to receive on socket: ")
-
-        client.on_log = on_log
+        # paho reports socket and TLS errors only through its log before returning "connection lost". A
+        # logger at ERROR level rather than `on_log`: with `on_log` set paho formats every debug line of every
+        # PUBLISH and PUBACK, a large share of the uplink's CPU time.
+        client.enable_logger(_PahoErrorLog(self._socket_errors, generation))
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
         client.on_publish = on_publish
