@@ -416,7 +416,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Listen at 460800, 115200 and 9600 baud, then send read-only requests "
         "(SAM status, GY-MCU90640 emissivity query). Never changes a device's settings.",
     )
-    probe_parser.add_argument("port", help="device path or pyserial URL")
+    probe_parser.add_argument("port", metavar="PORT", help="device path or pyserial URL")
     probe_parser.add_argument("--listen-s", type=float, default=1.2, help="listening time per speed, s")
     probe_parser.set_defaults(func=cmd_probe)
 
@@ -431,7 +431,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="device types (the `type` names of the config file):\n" + _device_list(types),
     )
     read.add_argument("device", choices=types, metavar="DEVICE", help="device type: " + ", ".join(types))
-    read.add_argument("port", help="device path, pyserial URL (loop://, socket://…) or video source")
+    read.add_argument("port", metavar="PORT", help="device path, pyserial URL (loop://, socket://…) or video source")
     read.add_argument(
         "--count", type=int, default=0, help="stop after N frames/scans (default: until Ctrl-C)"
     )
