@@ -9,39 +9,40 @@ import sys
 from pathlib import Path
 
 from edge import __version__
-from edge.config import EX_CONFIG, ConfigError, load_config, summary
+from edge.config import EX_CONFIG, AppConfig, ConfigError, load_config, summary
 
 log = logging.getLogger("edge.cli")
 
 # Rooms that add their own sub-commands through `register(subparsers)`.
-_COMMAND_MODULES: tuple[str, ...] = ("edge.screening.model_cli",)
+_COMMAND_MODULES: tuple[str, ...] = ("drivers.technician_cli", "edge.screening.model_cli", "edge.outbox_cli")
+
+
+def _load_or_report(path: Path) -> AppConfig | None:
+    """The configuration, or None after printing every error with its key path (the caller exits 78)."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return None
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from edge.log_format import setup_logging
     from edge.supervisor import Supervisor
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
+    config = _load_or_report(args.config)
+    if config is None:
         return EX_CONFIG
     setup_logging(config.log_level, json_lines=not args.plain_logs)
     log.info("configuration: %s", summary(config))
-    try:
-        supervisor = Supervisor(args.config)
-    except ConfigError as exc:  # the file changed between the check above and now
-        print(exc.render(), file=sys.stderr)
-        return EX_CONFIG
+    supervisor = Supervisor(args.config, config=config)
     supervisor.install_signal_handlers()
     return supervisor.run()
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.file)
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
+    config = _load_or_report(args.file)
+    if config is None:
         return EX_CONFIG
     print(f"{args.file}: OK: {summary(config)}")
     return 0

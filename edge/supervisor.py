@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from edge.config import ConfigError, config_hash, load_config
+from edge.config import AppConfig, ConfigError, config_hash, load_config
 from edge.service import Service
 
 log = logging.getLogger(__name__)
@@ -58,14 +58,19 @@ def watchdog_period_s() -> float | None:
 
 class Supervisor:
     def __init__(
-        self, config_path: Path, notifier: SystemdNotifier | None = None, stall_s: float = STALL_S
+        self,
+        config_path: Path,
+        notifier: SystemdNotifier | None = None,
+        stall_s: float = STALL_S,
+        *,
+        config: AppConfig | None = None,
     ) -> None:
         self.config_path = config_path
         self.notifier = notifier or SystemdNotifier()
         self.stall_s = stall_s
         self.stop_requested = threading.Event()
         self.reload_requested = threading.Event()
-        self.service = Service(load_config(config_path))
+        self.service = Service(config if config is not None else load_config(config_path))
         self.watchdog_pings = 0
         self.last_stale: list[str] = []
 
