@@ -345,8 +345,11 @@ def read_device(
         {
             "type": "summary",
             "items": status["items"],
+            "items_per_s": status["items_per_s"],
             "rejected": status["rejected"],
+            "invalid": status["invalid"],
             "errors": status["errors"],
+            "last_error": status["last_error"],
         }
     )
     return 0 if not count or seen >= count else 1
