@@ -458,7 +458,22 @@ class Outbox:
             if undeleted:
                 self._delete_locked(undeleted)
             with self._lock:
-                return not self._spill and not self._acked_undeleted
+                settled = not self._spill and not self._acked_undeleted
+            if settled and self.durable and self.disk_state != "ok":
+                # Nothing left to write, so prove the disk takes writes again before reporting it healthy.
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._write_counter("disk_probe_unix_s", int(self._clock()))
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as error:
+                    self._rollback()
+                    self._disk_failed(error)
+                    return False
+                with self._lock:
+                    log.warning("outbox: disk writable again")
+                    self.disk_state = "ok"
+                    self.last_error = None
+            return settled
 
     def _rollback(self) -> None:
         try:
@@ -627,8 +642,11 @@ class Outbox:
         oldest: float | None = None
         with self._read_lock:
             try:
-                first = self._read_db.execute("SELECT MIN(created_unix_s) FROM outbox").fetchone()[0]
-                oldest = float(first) if first is not None else None
+                # The first row by primary key is the oldest, found without scanning a large backlog.
+                first = self._read_db.execute(
+                    "SELECT created_unix_s FROM outbox ORDER BY row_id LIMIT 1"
+                ).fetchone()
+                oldest = float(first[0]) if first is not None else None
             except sqlite3.Error as error:
                 self._disk_failed(error)
         with self._lock:

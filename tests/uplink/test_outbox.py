@@ -9,14 +9,11 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from edge.contract import validate
 from edge.outbox import ROW_OVERHEAD_BYTES, Outbox, encode_payload
-from tests.uplink.conftest import DEVICE, alert_payload, stats_payload
+from tests.uplink.conftest import DEVICE, alert_payload, fill_file_system, stats_payload
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -153,33 +150,9 @@ def test_drop_counters_are_persistent(tmp_path: Path) -> None:
         assert box.health()["dropped"]["alert"] == dropped
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MiB file system, so 'disk full' and 'read-only' are the kernel's, not a mock's."""
-    mount_point = tmp_path / "tmpfs"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
 def test_a_full_disk_is_reported_never_fatal_and_nothing_is_lost(small_tmpfs: Path) -> None:
     box = Outbox(small_tmpfs / "o.db", max_bytes=64 * 1024 * 1024)  # budget larger than the disk
-    filler = small_tmpfs / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:  # leave no room at all
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    filler = fill_file_system(small_tmpfs)
     stamped = [box.append("alert", alert_payload(n)) for n in range(30)]
     health = box.health()
     assert health["disk_state"] == "full"

@@ -19,6 +19,7 @@ from tests.uplink.conftest import (
     Collector,
     alert_payload,
     fast_settings,
+    fill_file_system,
     start_collector,
     stats_payload,
     stop_collector,
@@ -310,5 +311,26 @@ def test_disk_budget_during_an_outage_drops_statistics_first_and_reports_it(
     # The oldest statistics were the ones dropped.
     seqs = [m.payload["seq"] for m in collector.of_kind("stats")]
     assert seqs == list(range(stats_appended - len(seqs) + 1, stats_appended + 1))
+    collector.assert_all_valid()
+    box.close()
+
+
+def test_a_full_disk_is_reported_in_status_and_alerts_still_flow(
+    broker: Mosquitto, collector: Collector, small_tmpfs: Path, make_uplink: MakeUplink
+) -> None:
+    box = Outbox(small_tmpfs / "o.db")
+    uplink = make_uplink(fast_settings(broker.port), box)
+    assert wait_until(lambda: uplink.state()["connected"], 10)
+    filler = fill_file_system(small_tmpfs)
+    stamped = [box.append("alert", alert_payload(n))["message_id"] for n in range(20)]
+    assert box.health()["disk_state"] == "full"
+    assert collector.wait_for(lambda c: len(c.of_kind("alert")) >= 20, 10)
+    assert [m.payload["message_id"] for m in collector.of_kind("alert")] == stamped
+    assert collector.wait_for(
+        lambda c: any(m.payload["outbox"]["disk_state"] == "full" for m in c.of_kind("status")), 5
+    ), [(m.payload["outbox"], m.payload["seq"]) for m in collector.of_kind("status")]
+    filler.unlink()
+    assert collector.wait_for(lambda c: c.of_kind("status")[-1].payload["outbox"]["disk_state"] == "ok", 5)
+    assert uplink.state()["connected"]
     collector.assert_all_valid()
     box.close()
