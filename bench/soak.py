@@ -151,6 +151,7 @@ class LaneRecord:
     times: np.ndarray  # (passengers, len(STAGES)) time.monotonic() instants, NaN until seen
     screened: np.ndarray  # measurements joined to this passenger's card
     measured: np.ndarray  # measurements whose first frame shows this passenger's face
+    own_card: np.ndarray  # 1 when a measurement of this passenger's face was joined to this passenger's card
     alerts_received: np.ndarray
     expected_category: list[str | None]
     renderer: RecordingRenderer | None = None
@@ -220,6 +221,8 @@ class Instruments:
         record.measured[true_index] += 1
         if card_index is not None and card_index != true_index:
             self.misjoined[k] += 1
+        elif card_index == true_index:
+            record.own_card[true_index] = 1
         rendered = int(renderer.face_frames[true_index])
         if m.frames < rendered and len(self.incidents) < INCIDENTS_KEPT:
             commit_end, commit_s = self.last_commit[k]
@@ -387,6 +390,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 np.zeros(count, dtype=np.int32),
                 np.zeros(count, dtype=np.int32),
                 np.zeros(count, dtype=np.int8),
+                np.zeros(count, dtype=np.int8),
                 [None] * count,
             )
             lane = SimulatedLane(f"lane-{k + 1}", passengers, work, clock)
@@ -512,7 +516,10 @@ def summarise(
     times = np.concatenate([r.times for r in records])
     expected_mask = np.concatenate([[c is not None for c in r.expected_category] for r in records])
     received_mask = np.concatenate([r.alerts_received for r in records]).astype(bool)
-    delivered = times[expected_mask & received_mask]
+    own_mask = np.concatenate([r.own_card for r in records]).astype(bool)
+    # Latency only where the alert carries its own passenger's measurement: an alert raised for a neighbour's
+    # temperature has no meaningful "last face frame".
+    delivered = times[expected_mask & received_mask & own_mask]
     latency = delivered[:, 4] - delivered[:, 0]
     stages = {
         "transport (render -> driver)": delivered[:, 1] - delivered[:, 0],
@@ -578,7 +585,8 @@ def summarise(
         row("  e.g.", example)
     row("wrong category", instruments.wrong_category)
     row("uplink published/acked", f"{uplink.get('published')}/{uplink.get('acked')}")
-    print("\nlatency, last face frame -> alert at subscriber (ms)      p50     p90     p99     max")
+    print(f"\nlatency, last face frame -> alert at subscriber ({len(latency)} alerts, ms)")
+    print(f"  {'':<52} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7}")
     for label, values in [("total", latency), *stages.items()]:
         print(
             f"  {label:<52} {percentile_ms(values, 50):7.1f} {percentile_ms(values, 90):7.1f} "
@@ -612,6 +620,7 @@ def summarise(
         "queue_growth": any(q["grew"] for q in queues),
         "p50_ms": round(p50_ms, 1),
         "p99_ms": round(p99_ms, 1),
+        "latency_samples": len(latency),
         "stage_p99_ms": {k.split(" (")[0]: round(percentile_ms(v, 99), 1) for k, v in stages.items()},
         "ok": all(checks.values()),
     }
