@@ -11,6 +11,10 @@ import textwrap
 import uuid
 from pathlib import Path
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from edge.contract import validate
 from edge.outbox import ROW_OVERHEAD_BYTES, Outbox, encode_payload
 from tests.uplink.conftest import DEVICE, alert_payload, fill_file_system, stats_payload
@@ -185,3 +189,53 @@ def test_a_read_only_disk_at_start_is_reported_never_fatal(small_tmpfs: Path) ->
         box.close()
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_tmpfs)], check=True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    operations=st.lists(
+        st.one_of(
+            st.tuples(st.just("alert"), st.integers(0, 400)),
+            st.tuples(st.just("stats"), st.integers(0, 400)),
+            st.tuples(st.just("ack"), st.integers(1, 5)),
+        ),
+        max_size=60,
+    ),
+    budget_rows=st.integers(3, 12),
+)
+def test_budget_invariants_hold_for_any_sequence(
+    tmp_path_factory: pytest.TempPathFactory, operations: list[tuple[str, int]], budget_rows: int
+) -> None:
+    """Against a model: order is append order, the budget holds, alerts go only when no statistic is left."""
+    path = tmp_path_factory.mktemp("model") / "o.db"
+    box = Outbox(path, max_bytes=budget_rows * _row_bytes(alert_payload(0)))
+    expected: list[str] = []  # message ids the model says are pending, in order
+    for op, arg in operations:
+        if op == "ack":
+            rows = box.pending(limit=arg)
+            box.delete([r.row_id for r in rows], wait=bool(arg % 2))
+            acked = {r.message_id for r in rows}
+            expected = [m for m in expected if m not in acked]
+            continue
+        payload = alert_payload(arg) if op == "alert" else stats_payload(arg)
+        before_ids = {r.message_id: r.kind for r in box.pending(limit=1000)}
+        dropped_before = box.health()["dropped"]
+        stamped = box.append(op, payload)
+        after = box.pending(limit=1000)
+        after_ids = [r.message_id for r in after]
+        gone = [m for m in before_ids if m not in after_ids]
+        # What vanished was dropped by the budget: statistics first, alerts only once no statistic is left.
+        if any(before_ids[m] == "alert" for m in gone):
+            assert not any(r.kind == "stats" for r in after), "an alert went while a statistic stayed"
+            assert op == "alert"
+        if op == "stats":
+            assert all(before_ids[m] == "stats" for m in gone), "a statistic evicted an alert"
+        dropped_after = box.health()["dropped"]
+        newcomer_kept = stamped["message_id"] in after_ids
+        assert sum(dropped_after.values()) - sum(dropped_before.values()) == len(gone) + (0 if newcomer_kept else 1)
+        expected = [m for m in expected if m not in gone] + ([stamped["message_id"]] if newcomer_kept else [])
+        assert after_ids == expected
+        assert box.health()["bytes"] <= box.max_bytes
+    box.close()
+    with Outbox(path) as reopened:
+        assert [r.message_id for r in reopened.pending(limit=1000)] == expected
