@@ -239,3 +239,43 @@ def test_budget_invariants_hold_for_any_sequence(
     box.close()
     with Outbox(path) as reopened:
         assert [r.message_id for r in reopened.pending(limit=1000)] == expected
+
+
+def test_accounting_stays_exact_under_concurrent_appends_deletes_and_drops(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "o.db"
+    box = Outbox(path, max_bytes=30 * _row_bytes(alert_payload(0)))
+    stop = threading.Event()
+
+    def lane(index: int) -> None:
+        for n in range(150):
+            box.append("stats" if n % 3 == 0 else "alert", stats_payload(n) if n % 3 == 0 else alert_payload(n))
+
+    def uplink_like() -> None:
+        cursor = 0
+        while not stop.is_set():
+            rows = box.pending(after_row_id=cursor, limit=7)
+            if rows:
+                cursor = rows[-1].row_id
+                box.delete([r.row_id for r in rows[::2]], wait=False)
+
+    consumer = threading.Thread(target=uplink_like)
+    consumer.start()
+    lanes = [threading.Thread(target=lane, args=(i,)) for i in range(4)]
+    for t in lanes:
+        t.start()
+    for t in lanes:
+        t.join(60)
+    stop.set()
+    consumer.join(10)
+    box.delete([], wait=True)
+    depth, health = box.depth(), box.health()
+    box.close()
+    with Outbox(path) as reopened:  # counts recomputed from the database itself
+        assert reopened.depth() == depth
+        assert reopened.health()["bytes"] == health["bytes"]
+        assert reopened.health()["dropped"] == health["dropped"]
+        seqs = [r.seq for r in reopened.pending(limit=10_000) if r.kind == "alert"]
+        assert seqs == sorted(seqs)
+    assert health["bytes"] <= 30 * _row_bytes(alert_payload(0))
