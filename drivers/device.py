@@ -92,6 +92,19 @@ class Device(ABC):
             return f"{self.state} since {since}: {self.last_error}"
         return f"{self.state} since {since}"
 
+    def _record_failure(self, kind: str, message: str, permanent: bool, outage_since: float | None) -> float:
+        """Count a failure and report it; an outage is logged once, when it starts, not on every retry."""
+        self._count(self.errors, kind)
+        self._set_state("failed" if permanent else "reconnecting", message)
+        if outage_since is not None:
+            return outage_since
+        self.outages += 1
+        if kind == "internal":
+            log.exception("device %s failed; retrying", self.device_id)
+        else:
+            log.warning("device %s unavailable: %s; retrying", self.device_id, message)
+        return time.monotonic()
+
     def _set_state(self, state: str, error: str | None = None) -> None:
         if state != self.state:
             self.state, self.state_since_wall = state, time.time()
@@ -166,21 +179,11 @@ class SerialDevice(Device):
                     self.serve(emit)
             except DeviceGone as exc:
                 permanent = exc.permanent
-                self._count(self.errors, _error_kind(str(exc)))
-                self._set_state("failed" if permanent else "reconnecting", str(exc))
-                if outage_since is None:
-                    outage_since = time.monotonic()
-                    self.outages += 1
-                    log.warning("device %s unavailable: %s; retrying", self.device_id, exc)
+                outage_since = self._record_failure(_error_kind(str(exc)), str(exc), permanent, outage_since)
             except Exception as exc:
                 # A driver bug must degrade one device, not kill its thread for good.
                 permanent = True
-                self._count(self.errors, "internal")
-                self._set_state("failed", f"internal error: {exc!r}")
-                if outage_since is None:
-                    outage_since = time.monotonic()
-                    self.outages += 1
-                    log.exception("device %s failed; retrying", self.device_id)
+                outage_since = self._record_failure("internal", f"internal error: {exc!r}", True, outage_since)
             finally:
                 self.link.close()
             if not stop.is_set():
@@ -334,20 +337,10 @@ class CaptureDevice(Device):
                     emit(item)
             except CaptureGone as exc:
                 permanent = exc.permanent
-                self._count(self.errors, "capture")
-                self._set_state("failed" if permanent else "reconnecting", str(exc))
-                if outage_since is None:
-                    outage_since = time.monotonic()
-                    self.outages += 1
-                    log.warning("camera %s unavailable: %s; retrying", self.device_id, exc)
+                outage_since = self._record_failure("capture", str(exc), permanent, outage_since)
             except Exception as exc:
                 permanent = True
-                self._count(self.errors, "internal")
-                self._set_state("failed", f"internal error: {exc!r}")
-                if outage_since is None:
-                    outage_since = time.monotonic()
-                    self.outages += 1
-                    log.exception("camera %s failed; retrying", self.device_id)
+                outage_since = self._record_failure("internal", f"internal error: {exc!r}", True, outage_since)
             finally:
                 if capture is not None:
                     capture.release()
