@@ -269,7 +269,6 @@ class _Connection:
     client: mqtt.Client
     connected: bool = False
     sent_upto_row_id: int = 0
-    refused_rows: int = 0
 
 
 class Uplink:
@@ -389,17 +388,22 @@ class Uplink:
         try:
             while not self._stop.is_set():
                 connected_ever = False
+                back_to_primary = False
                 for index in range(len(endpoints)):
                     if self._stop.is_set():
                         break
                     outcome = self._session(index, endpoints[index])
                     if outcome == "returned_to_primary":
+                        back_to_primary = True
                         break
                     if outcome in ("lost", "stopped"):
                         connected_ever = True
                         break
                 if self._stop.is_set():
                     break
+                if back_to_primary:
+                    attempt = 0
+                    continue  # the primary just accepted a probe: no reason to wait
                 if connected_ever:
                     attempt = 0
                 delay_s = backoff_delay_s(
@@ -689,7 +693,6 @@ class Uplink:
                     continue
                 if getattr(reason, "is_failure", False):
                     # The broker refused this message (e.g. ACL): keep the row, report, retry next connection.
-                    conn.refused_rows += 1
                     self._bump("refused")
                     self._error(f"broker refused a message on {self.topic_base}/…: {reason}")
                     continue
