@@ -26,9 +26,10 @@ class IdDocument:
     """One decoded identity document. Dates are ISO `YYYY-MM-DD` or None when absent/unknown."""
 
     doc_type: str  # "cn_resident_id", "mrz_td1", "mrz_td2", "mrz_td3", "aamva", "barcode"
-    number: str
-    name: str = ""
-    birth_date: str | None = None
+    # Personal data stays out of reprs, so a stray log line or traceback cannot leak it.
+    number: str = field(repr=False)
+    name: str = field(default="", repr=False)
+    birth_date: str | None = field(default=None, repr=False)
     sex: str | None = None  # "M", "F" or None
     region: str = ""  # 6-digit region code (resident ID) or ISO 3166 alpha-3 nationality (MRZ)
     expiry: str | None = None
