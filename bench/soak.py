@@ -161,7 +161,7 @@ class LaneRecord:
     times: np.ndarray  # (passengers, len(STAGES)) time.monotonic() instants, NaN until seen
     screened: np.ndarray  # measurements joined to this passenger's card
     measured: np.ndarray  # measurements whose first frame shows this passenger's face
-    own_card: np.ndarray  # 1 when a measurement of this passenger's face was joined to this passenger's card
+    correct: np.ndarray  # 1 when a measurement of this face went out with this passenger's card (or none if anonymous)
     alerts_received: np.ndarray
     expected_category: list[str | None]
     renderer: RecordingRenderer | None = None
@@ -171,8 +171,12 @@ class Instruments:
     """Counts the service's decisions and the subscriber's alerts against the script, without allocating per
     passenger after start-up (so it stays out of the RSS growth it helps measure)."""
 
-    def __init__(self, records: list[LaneRecord]) -> None:
+    def __init__(self, records: list[LaneRecord], stall_s: float = 0.0, stall_every: int = 0) -> None:
         self.records = records
+        # Fault injection: every Nth alert, the lane worker waits stall_s before its commit, as it would
+        # behind a slow fsync (the disk of this VM has stalled single commits for 0.3-2 s).
+        self.stall_s, self.stall_every = stall_s, stall_every
+        self.alerts_decided = 0
         self.lane_of_id = {f"lane-{k + 1}": k for k in range(len(records))}
         self.unmatched_measurements = np.zeros(len(records), dtype=np.int64)
         self.unmatched_scans = np.zeros(len(records), dtype=np.int64)
@@ -202,13 +206,18 @@ class Instruments:
             if m is None:
                 self.unmatched_scans[k] += 1
             else:
-                self._check_measurement(k, record, m, i, decided)
+                true_index = self._check_measurement(k, record, m, i, decided)
                 if i is None:
-                    self.unmatched_measurements[k] += 1
+                    if true_index is None or record.passengers[true_index].has_card:
+                        self.unmatched_measurements[k] += 1
                 else:
                     record.screened[i] += 1
                     record.times[i, 1] = m.t_last_mono
                     record.times[i, 2] = decided
+            if decision.category != "clear" and self.stall_every:
+                self.alerts_decided += 1
+                if self.alerts_decided % self.stall_every == 0:
+                    time.sleep(self.stall_s)
             service_sink(p, decision)
             committed = time.monotonic()
             if i is not None and m is not None:
@@ -220,19 +229,20 @@ class Instruments:
 
     def _check_measurement(
         self, k: int, record: LaneRecord, m: PassengerMeasurement, card_index: int | None, decided: float
-    ) -> None:
+    ) -> int | None:
         """Whose face the measurement saw (by time, independent of the card), and whether it saw all of it."""
         renderer = record.renderer
         assert renderer is not None
         true_index = renderer.index_at(m.t_first_mono)
         if true_index is None:
             self.stray_measurements[k] += 1
-            return
+            return None
         record.measured[true_index] += 1
+        anonymous = not record.passengers[true_index].has_card
         if card_index is not None and card_index != true_index:
             self.misjoined[k] += 1
-        elif card_index == true_index:
-            record.own_card[true_index] = 1
+        elif card_index == true_index or (card_index is None and anonymous):
+            record.correct[true_index] = 1
         rendered = int(renderer.face_frames[true_index])
         if m.frames < rendered and len(self.incidents) < INCIDENTS_KEPT:
             commit_end, commit_s = self.last_commit[k]
@@ -243,6 +253,7 @@ class Instruments:
                 f"commit took {commit_s * 1000:.0f} ms and ended {(decided - commit_end) * 1000:.0f} ms earlier"
                 + (f"; joined to passenger {card_index}'s card" if card_index is not None else "; no card")
             )
+        return true_index
 
     def on_alert(self, payload: bytes | bytearray, received_mono: float) -> None:
         self.alert_messages += 1
@@ -386,6 +397,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     count,
                     febrile=tuple(i for i in range(count) if i % args.febrile_every == 1),
                     key_region=tuple(i for i in range(count) if i % 10 == 6 and i % args.febrile_every != 1),
+                    # Anonymous passengers are never febrile nor from a key region: their alerts carry no
+                    # identity to check them by.
+                    no_card=tuple(
+                        i
+                        for i in range(count)
+                        if args.anonymous_every
+                        and i % args.anonymous_every == args.anonymous_every - 1
+                        and i % args.febrile_every != 1
+                        and i % 10 != 6
+                    ),
                     start_s=START_S,
                     spacing_s=spacing_s,
                     dwell_s=args.dwell_s,
@@ -422,7 +443,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         config = load_config(config_path)
         pseudonymiser = Pseudonymiser.from_file(key_file, key_id=config.privacy.key_id)
-        instruments = Instruments(records)
+        instruments = Instruments(
+            records, args.commit_stall_s, args.commit_stall_every if args.commit_stall_s > 0 else 0
+        )
         alerts_expected = 0
         for k, record in enumerate(records):
             expected = expected_alerts(
@@ -526,7 +549,7 @@ def summarise(
     times = np.concatenate([r.times for r in records])
     expected_mask = np.concatenate([[c is not None for c in r.expected_category] for r in records])
     received_mask = np.concatenate([r.alerts_received for r in records]).astype(bool)
-    own_mask = np.concatenate([r.own_card for r in records]).astype(bool)
+    own_mask = np.concatenate([r.correct for r in records]).astype(bool)
     # Latency only where the alert carries its own passenger's measurement: an alert raised for a neighbour's
     # temperature has no meaningful "last face frame".
     delivered = times[expected_mask & received_mask & own_mask]
@@ -549,6 +572,7 @@ def summarise(
         "cards without measurement": int(instruments.unmatched_scans.sum()),
         "cards with 2+ measurements": int((screened > 1).sum()),
     }
+    anonymous = sum(not p.has_card for r in records for p in r.passengers)
     rss_growth_mb = (rss_end_kb - rss_warm_kb) / 1024.0
     p50_ms, p99_ms = percentile_ms(latency, 50), percentile_ms(latency, 99)
     missing = int((expected_mask & ~received_mask).sum())
@@ -571,9 +595,15 @@ def summarise(
     print(f"\nsoak: {args.lanes} lanes x {args.rate:g} passengers/s, {wall_s:.0f} s, broker {broker_kind}")
     print(f"  scene: dwell {args.dwell_s} s, arrival phase step {args.phase_step_s} s, passenger_gap_s {args.passenger_gap_s} s, 1 in {args.febrile_every}"
           " febrile, 1 in 10 key region; GY-MCU90640 8 Hz, SAM poll 0.1 s")  # fmt: skip
+    if args.anonymous_every:
+        print(f"  1 in {args.anonymous_every} (of the others) carries no card")
+    if args.commit_stall_s > 0:
+        print(f"  injected: the lane worker waits {args.commit_stall_s} s before every {args.commit_stall_every}th"
+              " alert commit")  # fmt: skip
     print("\npassengers")
     row("scripted", scripted)
-    row("measured once; card joined once", int(((measured == 1) & (screened == 1)).sum()))
+    row("anonymous (no card)", anonymous)
+    row("measured once, with their own card (or none)", int(((measured == 1) & own_mask).sum()))
     for name, n in mismatches.items():
         row(name, n)
     frames_hist = np.bincount(face_frames)
@@ -650,6 +680,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", default=None,
                         help="where the outbox lives (default: the run's temporary directory; /dev/shm has no"
                         " fsync cost, for comparison)")  # fmt: skip
+    parser.add_argument("--anonymous-every", type=int, default=0,
+                        help="1 passenger in N carries no card (never febrile or key-region); 0: none")  # fmt: skip
+    parser.add_argument("--commit-stall-s", type=float, default=0.0,
+                        help="fault injection: the lane worker waits this long before every Nth alert commit")  # fmt: skip
+    parser.add_argument("--commit-stall-every", type=int, default=20, help="N for --commit-stall-s")
     parser.add_argument("--febrile-every", type=int, default=4, help="1 passenger in N is febrile")
     args = parser.parse_args(argv)
     if args.dwell_s + 3 * args.phase_step_s >= 1.0 / args.rate:
