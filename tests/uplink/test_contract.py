@@ -40,6 +40,9 @@ def test_the_lane_alert_shape_is_accepted_and_mistakes_are_not() -> None:
     validate("alert", dict(good, temperature=None, identity=None))
     assert validation_errors("alert", dict(good, category="clear"))  # clear is never published
     assert validation_errors("alert", dict(good, identity={"doc_type": "cn_resident_id", "number": "1101"}))
+    unreadable = {"doc_type": "barcode", "id_hmac": None, "id_masked": None, "region": None, "valid": False}
+    validate("alert", dict(good, identity=unreadable))
+    assert validation_errors("alert", dict(good, identity=dict(unreadable, id_hmac="110105194912310021")))
     assert validation_errors("alert", dict(good, reasons=[]))
     assert validation_errors("alert", dict(good, reasons=[{"code": "sneeze", "detail": ""}]))
     assert validation_errors("alert", dict(good, extra_field=1))
