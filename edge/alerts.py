@@ -4,7 +4,6 @@ the thermal snapshot only when the policy allows."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from typing import Any
 
@@ -12,7 +11,7 @@ import cv2
 import numpy as np
 
 from edge.passengers import Passenger
-from edge.privacy import PrivacySettings, Pseudonymiser, mask_id_number
+from edge.privacy import PrivacySettings, Pseudonymiser, identity_for_alert, snapshot_for_alert
 from edge.rules import Decision
 
 ALERT_SCHEMA_VERSION = 1
@@ -22,16 +21,16 @@ def utc_iso(t_wall: float) -> str:
     return dt.datetime.fromtimestamp(t_wall, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def thermal_png(temps_c: np.ndarray, max_bytes: int) -> bytes | None:
-    """A false-colour-free 8-bit rendering (min..max stretched); None when it would exceed the cap."""
+def thermal_png(temps_c: np.ndarray) -> bytes | None:
+    """An 8-bit grey rendering, min..max stretched (the privacy policy decides whether it may leave)."""
     lo, hi = float(np.min(temps_c)), float(np.max(temps_c))
     gray = (
         np.zeros(temps_c.shape, np.uint8)
         if hi <= lo
-        else ((temps_c - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+        else np.round((temps_c - lo) * (255.0 / (hi - lo))).astype(np.uint8)
     )
     ok, png = cv2.imencode(".png", gray)
-    return png.tobytes() if ok and png.nbytes <= max_bytes else None
+    return png.tobytes() if ok else None
 
 
 def build_alert(
@@ -66,21 +65,8 @@ def build_alert(
             "frames": m.frames,
         }
         if privacy.publish_snapshot and m.snapshot is not None:
-            png = thermal_png(m.snapshot, privacy.snapshot_max_bytes)
-            if png is not None:
-                payload["snapshot_png_b64"] = base64.b64encode(png).decode("ascii")
-    if scan is not None:
-        doc = scan.document
-        identity: dict[str, Any] = {
-            "doc_type": doc.doc_type,
-            "id_hmac": pseudonymiser.pseudonymise(doc.number) if doc.number else None,
-            "id_masked": mask_id_number(doc.number) if doc.number else None,
-            "region": doc.region or None,
-            "valid": doc.valid,
-        }
-        if privacy.publish_name and doc.name:
-            identity["name"] = doc.name
-        if privacy.publish_birth_date and doc.birth_date:
-            identity["birth_date"] = doc.birth_date
-        payload["identity"] = identity
+            snapshot = snapshot_for_alert(thermal_png(m.snapshot), privacy)
+            if snapshot is not None:
+                payload["snapshot_png_b64"] = snapshot
+    payload["identity"] = identity_for_alert(scan.document if scan else None, pseudonymiser, privacy)
     return payload
