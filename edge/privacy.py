@@ -29,7 +29,8 @@ class PrivacySettings(StrictModel):
     hmac_key_file: Path | None = Field(
         default=None,
         description="File holding the site key for pseudonymising ID numbers (≥ 16 bytes, kept outside "
-        "the config, e.g. $CREDENTIALS_DIRECTORY/site-key). Without it no identity is published at all.",
+        "the config, e.g. $CREDENTIALS_DIRECTORY/site-key). Without it the service generates a per-appliance key "
+        "in its state directory (pseudonyms then differ between appliances).",
     )
     key_id: str = Field(
         default="k1",
