@@ -14,7 +14,8 @@ import numpy as np
 from pydantic import Field
 
 from drivers.device import StreamDevice
-from drivers.items import ParsedItem, Rejected, ThermalImage
+from drivers.items import ParsedItem, ThermalImage
+from drivers.thermal.fixed_frames import FixedFrameParser
 from drivers.transport import SerialPortName
 from edge.strict import StrictModel
 
@@ -40,37 +41,18 @@ def encode_frame(temps_c: np.ndarray, header_bytes: bytes = SAMPLE_HEADER_BYTES)
     return head + bytes([sum8(head)])
 
 
-class GyMcu8833Parser:
-    """Incremental frame decoder: sync on `A4 03`, verify sum8, resync one header past a bad frame."""
+class GyMcu8833Parser(FixedFrameParser):
+    """Frames behind `A4 03`, verified by sum8 (weak: `A4 03` also occurs in pixel data)."""
 
-    def __init__(self) -> None:
-        self._buf = bytearray()
+    header = HEADER
+    frame_len = FRAME_LEN
 
-    def feed(self, chunk: bytes) -> list[ParsedItem]:
-        self._buf += chunk
-        out: list[ParsedItem] = []
-        while True:
-            start = self._buf.find(HEADER)
-            if start < 0:
-                keep = len(HEADER) - 1  # a header may be split across chunks
-                if len(self._buf) > keep:
-                    out.append(Rejected("no_header", len(self._buf) - keep))
-                    del self._buf[: len(self._buf) - keep]
-                return out
-            if start > 0:
-                out.append(Rejected("no_header", start))
-                del self._buf[:start]
-            if len(self._buf) < FRAME_LEN:
-                return out
-            frame = bytes(self._buf[:FRAME_LEN])
-            if sum8(frame[: FRAME_LEN - 1]) != frame[FRAME_LEN - 1]:
-                # sum8 is weak and A4 03 can occur in pixel data: skip only the header, then search again.
-                out.append(Rejected("checksum", len(HEADER)))
-                del self._buf[: len(HEADER)]
-                continue
-            del self._buf[:FRAME_LEN]
-            pixels = np.frombuffer(frame, dtype=np.int8, count=ROWS * COLS, offset=PIXELS_AT)
-            out.append(ThermalImage(temps_c=pixels.reshape(ROWS, COLS).astype(np.float32)))
+    def frame_ok(self, frame: bytes) -> bool:
+        return sum8(frame[: FRAME_LEN - 1]) == frame[FRAME_LEN - 1]
+
+    def decode(self, frame: bytes) -> ThermalImage:
+        pixels = np.frombuffer(frame, dtype=np.int8, count=ROWS * COLS, offset=PIXELS_AT)
+        return ThermalImage(temps_c=pixels.reshape(ROWS, COLS).astype(np.float32))
 
 
 class GyMcu8833Config(StrictModel):

@@ -15,7 +15,8 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from drivers.device import Emit, StreamDevice
-from drivers.items import ParsedItem, Rejected, ThermalImage
+from drivers.items import ParsedItem, ThermalImage
+from drivers.thermal.fixed_frames import FixedFrameParser
 from drivers.transport import DeviceGone, SerialPortName, monotonic_now
 from edge.strict import StrictModel
 
@@ -73,41 +74,21 @@ def cmd_emissivity(emissivity: float) -> bytes:
     return command(0x45, round(emissivity * 100))
 
 
-class GyMcu90640Parser:
-    """Incremental frame decoder. Garbage is skipped up to the next 4-byte header and counted."""
+class GyMcu90640Parser(FixedFrameParser):
+    """Frames behind the 4-byte header, verified by their 16-bit word sum."""
 
-    def __init__(self) -> None:
-        self._buf = bytearray()
+    header = HEADER
+    frame_len = FRAME_LEN
 
-    def feed(self, chunk: bytes) -> list[ParsedItem]:
-        self._buf += chunk
-        out: list[ParsedItem] = []
-        while True:
-            start = self._buf.find(HEADER)
-            if start < 0:
-                # Keep a tail that could be the start of a header split across chunks.
-                keep = 3
-                if len(self._buf) > keep:
-                    out.append(Rejected("no_header", len(self._buf) - keep))
-                    del self._buf[: len(self._buf) - keep]
-                return out
-            if start > 0:
-                out.append(Rejected("no_header", start))
-                del self._buf[:start]
-            if len(self._buf) < FRAME_LEN:
-                return out
-            frame = bytes(self._buf[:FRAME_LEN])
-            (stored,) = struct.unpack_from("<H", frame, 1542)
-            if int(np.frombuffer(frame, dtype="<u2", count=771).sum()) & 0xFFFF != stored:
-                # A false header inside noise: skip past it and search again rather than dropping 1544 bytes.
-                out.append(Rejected("checksum", len(HEADER)))
-                del self._buf[: len(HEADER)]
-                continue
-            del self._buf[:FRAME_LEN]
-            pixels = np.frombuffer(frame, dtype="<i2", count=ROWS * COLS, offset=4)
-            temps_c = np.fliplr(pixels.reshape(ROWS, COLS)).astype(np.float32) / np.float32(100.0)
-            (ta_centi,) = struct.unpack_from("<h", frame, 1540)
-            out.append(ThermalImage(temps_c=temps_c, ambient_c=ta_centi / 100.0))
+    def frame_ok(self, frame: bytes) -> bool:
+        (stored,) = struct.unpack_from("<H", frame, 1542)
+        return int(np.frombuffer(frame, dtype="<u2", count=771).sum()) & 0xFFFF == stored
+
+    def decode(self, frame: bytes) -> ThermalImage:
+        pixels = np.frombuffer(frame, dtype="<i2", count=ROWS * COLS, offset=4)
+        temps_c = np.fliplr(pixels.reshape(ROWS, COLS)).astype(np.float32) / np.float32(100.0)
+        (ta_centi,) = struct.unpack_from("<h", frame, 1540)
+        return ThermalImage(temps_c=temps_c, ambient_c=ta_centi / 100.0)
 
 
 class GyMcu90640Config(StrictModel):
