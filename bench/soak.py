@@ -101,21 +101,27 @@ class RecordingRenderer(SceneRenderer):
     """The lane's scene, noting for each passenger when their face was last rendered into a frame."""
 
     def __init__(
-        self, passengers: list[ScriptedPassenger], spacing_s: float, t0: float, last_face_mono: np.ndarray
+        self,
+        passengers: list[ScriptedPassenger],
+        first_slot_s: float,
+        spacing_s: float,
+        t0: float,
+        last_face_mono: np.ndarray,
     ) -> None:
         super().__init__(passengers)
         self.t0 = t0
         self._last_face_mono = last_face_mono
         self.face_frames = np.zeros(len(passengers), dtype=np.int32)
         self._spacing_s = spacing_s
-        self._first_s = passengers[0].arrive_s if passengers else 0.0
+        self._first_s = first_slot_s
         # The base class encodes each card; encode every passenger's once, alone on the reader, up front.
         self._cards = [
             SceneRenderer([p]).card(p.card_window[0]) if p.has_card else None for p in passengers
         ]
 
     def present(self, t: float) -> ScriptedPassenger | None:
-        # Passengers are evenly spaced: index arithmetic instead of a scan of the whole script per frame.
+        # Passenger i arrives and leaves within slot i (first_slot_s + i * spacing_s, one spacing long): index
+        # arithmetic instead of a scan of the whole script for every frame and every reader command.
         i = math.floor((t - self._first_s) / self._spacing_s)
         for j in (i, i - 1):
             if 0 <= j < len(self.passengers):
@@ -426,7 +432,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             lane = SimulatedLane(f"lane-{k + 1}", passengers, work, clock)
             # Replace the scene before the simulators start: the thermal simulator looks it up per frame.
-            record.renderer = lane.scene = RecordingRenderer(passengers, spacing_s, t0, times[:, 0])
+            record.renderer = lane.scene = RecordingRenderer(passengers, START_S, spacing_s, t0, times[:, 0])
             records.append(record)
             lanes.append(lane.start())
 
