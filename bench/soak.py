@@ -437,12 +437,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             lanes.append(lane.start())
 
         config_path = work / "checkpoint-edge.toml"
+        state_tmp = tempfile.TemporaryDirectory(prefix="soak-state-", dir=args.state_dir) if args.state_dir else None
         config_path.write_text(
             appliance_config(
                 lanes,
                 broker.port,
                 protocol,
-                Path(tempfile.mkdtemp(prefix="soak-state-", dir=args.state_dir)) if args.state_dir else work / "state",
+                Path(state_tmp.name) if state_tmp else work / "state",
                 key_file,
                 screening_extra=f"passenger_gap_s = {args.passenger_gap_s}\n",
             )
@@ -511,6 +512,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for lane in lanes:
                 lane.stop()
             broker.stop()
+            if state_tmp is not None:
+                state_tmp.cleanup()
 
     if rss_at_warm_kb is None or cpu_at_warm is None:  # the loop ended before the warm-up did
         rss_at_warm_kb, cpu_at_warm, warm_end_mono = int(sampler.rows()[0, 1]), 0.0, bench_start
