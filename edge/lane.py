@@ -77,7 +77,9 @@ class Lane:
         scanners = [
             build_device(f"{lane_config.id}.idscan{i}", s) for i, s in enumerate(lane_config.id_scanners)
         ]
-        visible = build_device(f"{lane_config.id}.visible", lane_config.visible) if lane_config.visible else None
+        visible = (
+            build_device(f"{lane_config.id}.visible", lane_config.visible) if lane_config.visible else None
+        )
         return cls(
             lane_config.id,
             thermal,
@@ -157,7 +159,7 @@ class Lane:
             except queue.Empty:
                 break
             self.counters["scans"] += 1
-            passengers += self.joiner.add_scan(scan)
+            passengers += self.joiner.add_scan(scan, passenger_in_view=self.screener.passengers_in_view > 0)
         try:
             frame = self.frames.get(timeout=timeout_s)
             self.counters["frames"] += 1
@@ -166,8 +168,11 @@ class Lane:
         except queue.Empty:
             pass
         now = time.monotonic()
-        for m in self.screener.flush(now):
-            passengers += self.joiner.add_measurement(m)
+        # End idle tracks by the clock only once the queue is drained: a worker that fell behind (a slow disk
+        # commit) must judge queued frames by their own time, or it splits a passenger in two.
+        if self.frames.empty():
+            for m in self.screener.flush(now):
+                passengers += self.joiner.add_measurement(m)
         passengers += self.joiner.expire(now)
         for p in passengers:
             self._decide(p)

@@ -59,7 +59,16 @@ class PassengerJoiner:
         self._scans.remove(scan)
         return [Passenger(self.lane_id, m, scan)]
 
-    def add_scan(self, scan: IdScan) -> list[Passenger]:
+    def add_scan(self, scan: IdScan, passenger_in_view: bool = False) -> list[Passenger]:
+        """Join the scan to a waiting measurement, unless someone is in front of the camera right now.
+
+        A card read while a face is in view belongs, most likely, to that face, whose measurement only
+        arrives when they leave: joining it to an older measurement still waiting for a card (a passenger who
+        had none) would hand every later card of the lane to the passenger before its owner.
+        """
+        if passenger_in_view:
+            self._scans.append(scan)
+            return []
         candidates = [m for m in self._measurements if _gap_s(m, scan) <= self.window_s]
         if not candidates:
             self._scans.append(scan)

@@ -243,6 +243,11 @@ class LaneScreener:
         return self._thermal_finder
 
     @property
+    def passengers_in_view(self) -> int:
+        """Tracks still open: their measurement is yet to come (the lane holds a scan made meanwhile for it)."""
+        return len(self._tracker.active)
+
+    @property
     def status(self) -> str:
         """ "ok", or why screening is locked out (the lane shows it and stops calling passengers normal)."""
         if not self._reference_state.valid:
