@@ -28,14 +28,24 @@ def _load_or_report(path: Path) -> AppConfig | None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from edge.log_format import setup_logging
+    from edge.privacy import KeyFileError
     from edge.supervisor import Supervisor
+    from edge.uplink import UplinkConfigError
 
     config = _load_or_report(args.config)
     if config is None:
         return EX_CONFIG
     setup_logging(config.log_level, json_lines=not args.plain_logs)
     log.info("configuration: %s", summary(config))
-    supervisor = Supervisor(args.config, config=config)
+    try:
+        supervisor = Supervisor(args.config, config=config)
+    except (KeyFileError, UplinkConfigError) as exc:  # a secret or certificate the config names is unusable
+        log.error("cannot start: %s", exc)
+        print(f"{args.config}: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except OSError as exc:  # e.g. the state directory is not writable: systemd retries after RestartSec
+        log.error("cannot start: %s", exc)
+        return 1
     supervisor.install_signal_handlers()
     return supervisor.run()
 

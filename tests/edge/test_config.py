@@ -138,3 +138,22 @@ def test_example_config_is_generated_from_the_models() -> None:
 
     current = (REPO / "config" / "example.toml").read_text()
     assert current == render_example(), "config/example.toml is stale: python -m edge.config_example > it"
+
+
+def test_run_with_a_missing_key_file_exits_78_naming_the_file(tmp_path: Path) -> None:
+    text = (
+        MINIMAL
+        + f'[storage]\nstate_dir = "{tmp_path / "state"}"\n[privacy]\nhmac_key_file = "{tmp_path / "nope.key"}"\n'
+    )
+    result = run_cli("run", "--config", str(write(tmp_path, text)))
+    assert result.returncode == EX_CONFIG
+    assert "nope.key" in result.stderr
+
+
+def test_run_with_a_missing_ca_file_exits_78_naming_the_file(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        f'[storage]\nstate_dir = "{tmp_path / "state"}"\n[broker.tls]\nca_file = "{tmp_path / "ca.pem"}"\n'
+    )
+    result = run_cli("run", "--config", str(write(tmp_path, text)))
+    assert result.returncode == EX_CONFIG
+    assert "ca.pem" in result.stderr
