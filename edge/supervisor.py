@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 from edge.config import AppConfig, ConfigError, config_hash, load_config
+from edge.privacy import KeyFileError
 from edge.service import Service
+from edge.uplink import UplinkConfigError
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +146,17 @@ class Supervisor:
             return True
         self.notifier.notify("RELOADING=1")
         log.info("reload: applying the new configuration")
+        old_config = self.service.config
         self.service.stop(timeout_s=4.5)  # lanes turn what they hold into decisions; the outbox keeps them
-        self.service = Service(new_config)
+        applied = True
+        try:
+            self.service = Service(new_config)
+        except (KeyFileError, UplinkConfigError, OSError) as exc:
+            # Valid TOML that names an unusable file: never end up with no service at all.
+            log.error("reload failed (%s): restarting with the previous configuration", exc)
+            self.service = Service(old_config)
+            applied = False
         self.service.start()
         self._wait_for_devices()
         self.notifier.notify(f"READY=1\nSTATUS={self.service.summary_line()}")
-        return True
+        return applied

@@ -246,3 +246,25 @@ def test_sighup_with_a_broken_config_keeps_the_running_one(tmp_path: Path, mosqu
             proc.kill()
         central.close()
         rig.close()
+
+
+def test_reload_applies_a_valid_change_and_survives_an_unusable_key_file(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    rig = SimulatedCheckpoint(tmp_path, mosquitto.port, [all_febrile(4)])
+    supervisor = Supervisor(rig.config_path, SystemdNotifier(""))
+    supervisor.service.start()
+    try:
+        good = rig.config_path.read_text()
+        rig.config_path.write_text(good.replace("threshold_c = 37.3", "threshold_c = 37.8"))
+        assert supervisor.reload() is True
+        assert supervisor.service.config.screening.threshold_c == 37.8
+
+        missing_key = tmp_path / "missing.key"
+        rig.config_path.write_text(good.replace(str(rig.key_file), str(missing_key)))
+        assert supervisor.reload() is False  # valid TOML, unusable file: the previous configuration runs on
+        assert supervisor.service.config.screening.threshold_c == 37.8
+        assert supervisor.service.lanes[0].thermal.status()["state"] != "stopped"
+    finally:
+        supervisor.service.stop()
+        rig.close()
