@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from drivers.registry import IDSCAN_DEVICES, THERMAL_DEVICES
+from drivers.registry import CAMERA_DEVICES, IDSCAN_DEVICES, THERMAL_DEVICES
 from edge.config import AppConfig
 
 # Values for the keys that have no default, and for lists whose default is empty.
@@ -107,7 +107,39 @@ def render_example() -> str:
         "# Each type's keys are in its model in drivers/ (one file per device type).",
     ]
     _render(config, "", out)
+    out += _other_device_types()
     return "\n".join(out) + "\n"
+
+
+# Where each kind of device sits in a lane, and a placeholder for its port.
+_DEVICE_TABLES = {
+    "thermal": ("lanes.thermal", False),
+    "idscan": ("lanes.id_scanners", True),
+    "camera": ("lanes.visible", False),
+}
+_EXAMPLE_PORTS = {"visible_camera": "/dev/v4l/by-id/usb-Example_Camera-video-index0"}
+
+
+def _other_device_types() -> list[str]:
+    """Every other device type's keys, commented out, so the example documents every key there is."""
+    used = {lane["thermal"]["type"] for lane in EXAMPLE["lanes"]} | {
+        s["type"] for lane in EXAMPLE["lanes"] for s in lane["id_scanners"]
+    }
+    out = ["", "# ---- The other device types: copy a table into a lane and remove the leading '# '. ----"]
+    for kind, table in (("thermal", THERMAL_DEVICES), ("idscan", IDSCAN_DEVICES), ("camera", CAMERA_DEVICES)):
+        for name, (model, _device) in sorted(table.items()):
+            if name in used:
+                continue
+            values: dict[str, Any] = {"type": name}
+            if model.model_fields.get("port") is not None and model.model_fields["port"].is_required():
+                values["port"] = _EXAMPLE_PORTS.get(
+                    name, "/dev/serial/by-path/platform-xhci-hcd.0-usb-0:1.3:1.0-port0"
+                )
+            lines: list[str] = []
+            table_name, is_array = _DEVICE_TABLES[kind]
+            _render(model.model_validate(values), table_name, lines, array=is_array)
+            out += [f"# {line}" if line else "" for line in lines]
+    return out
 
 
 if __name__ == "__main__":

@@ -157,3 +157,13 @@ def test_run_with_a_missing_ca_file_exits_78_naming_the_file(tmp_path: Path) -> 
     result = run_cli("run", "--config", str(write(tmp_path, text)))
     assert result.returncode == EX_CONFIG
     assert "ca.pem" in result.stderr
+
+
+def test_example_config_documents_every_device_type_and_key() -> None:
+    from drivers.registry import all_device_types, config_model
+
+    text = (REPO / "config" / "example.toml").read_text()
+    for device_type in sorted(all_device_types()):
+        assert f'type = "{device_type}"' in text, device_type
+        for name in config_model(device_type).model_fields:
+            assert f"{name} = " in text, f"{device_type}.{name} is not documented"
