@@ -127,7 +127,9 @@ def test_hung_worker_stops_watchdog_pings(tmp_path: Path, mosquitto: Mosquitto, 
         assert any("READY=1" in m for _, m in notify.received)
         time.sleep(1.0)
         now = time.monotonic()
-        assert notify.pings_between(now - 1.0, now) >= 3  # healthy: pings flow
+        assert (
+            notify.pings_between(now - 1.0, now) >= 2
+        )  # healthy: pings flow (period 0.2 s; slack for a busy CI)
 
         lane = supervisor.service.lanes[0]
         original_step = lane.step
