@@ -8,8 +8,8 @@ import pytest
 
 from edge.service import Service
 from edge.simulation import KEY_REGION, script_scene
+from tests.fakes.checkpoint import CentralSystem, SimulatedCheckpoint, write_lists
 from tests.fakes.mosquitto import Mosquitto
-from tests.runtime.rig import CentralSystem, SimulatedCheckpoint, write_lists
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,8 @@ import pytest
 from edge.service import Service
 from edge.simulation import script_scene
 from edge.supervisor import Supervisor, SystemdNotifier
+from tests.fakes.checkpoint import CentralSystem, SimulatedCheckpoint
 from tests.fakes.mosquitto import Mosquitto
-from tests.runtime.rig import CentralSystem, SimulatedCheckpoint
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

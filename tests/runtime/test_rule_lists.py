@@ -13,8 +13,8 @@ from edge.rule_lists import RuleListStore
 from edge.rules import KeyRegion
 from edge.service import Service
 from edge.simulation import script_scene
+from tests.fakes.checkpoint import CentralSystem, SimulatedCheckpoint, write_lists
 from tests.fakes.mosquitto import Mosquitto
-from tests.runtime.rig import CentralSystem, SimulatedCheckpoint, write_lists
 
 HMAC = "k1:" + "ab" * 32
 

@@ -1,4 +1,4 @@
-"""A multi-lane simulated checkpoint around the real Service, and a central-system subscriber."""
+"""A multi-lane simulated checkpoint for the real Service, and a subscriber standing in for the centre."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge.config import AppConfig, load_config
 from edge.contract import validate_message
@@ -20,13 +22,19 @@ from edge.simulation import ScriptedPassenger, SimulatedLane, appliance_config
 class CentralSystem:
     """Subscribes to everything the site publishes; validates every message against its schema."""
 
-    def __init__(self, port: int, site_id: str) -> None:
+    def __init__(self, port: int, site_id: str, persistent: bool = False) -> None:
+        """persistent: keep the session at the broker, so what is published while we are away still arrives."""
         self.messages: list[tuple[str, dict[str, Any], bool]] = []
         self.cond = threading.Condition()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="central", protocol=mqtt.MQTTv5)
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *_: c.subscribe(f"checkpoint/v1/{site_id}/#", qos=1)
-        self.client.connect("127.0.0.1", port)
+        self.client.reconnect_delay_set(0.1, 0.5)
+        properties = None
+        if persistent:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = 3600
+        self.client.connect("127.0.0.1", port, clean_start=not persistent, properties=properties)
         self.client.loop_start()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
