@@ -97,8 +97,16 @@ CASES = [
     Case("gy_mcu8833", "71-byte frame", _small_frame, gy_mcu8833.GyMcu8833Parser, 9600),
     Case("sam_id_reader", "1295-byte read-base response", lambda i: _READ_BASE, sam.SamSessionParser, 115200),
     Case("mrz_reader", "TD3 zone (92 bytes)", lambda i: _TD3, lambda: MrzParser(date(2026, 1, 1)), 115200),
-    Case("barcode_scanner", "health-code QR line", lambda i: b"HC:990000200001020018:G\r", _barcode_parser, 115200),
-    Case("barcode_scanner_aamva", "AAMVA PDF417 licence", lambda i: _LICENCE + b"\r", _barcode_parser, 115200),
+    Case(
+        "barcode_scanner",
+        "health-code QR line",
+        lambda i: b"HC:990000200001020018:G\r",
+        _barcode_parser,
+        115200,
+    ),
+    Case(
+        "barcode_scanner_aamva", "AAMVA PDF417 licence", lambda i: _LICENCE + b"\r", _barcode_parser, 115200
+    ),
 ]
 
 
@@ -129,10 +137,14 @@ def measure(case: Case, frames: int, repeats: int, read_size: int) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--frames", type=int, default=300, help="frames/scans per run")
     parser.add_argument("--repeats", type=int, default=5, help="runs per device; the fastest counts")
-    parser.add_argument("--read-size", type=int, default=512, help="bytes per feed() call, as a read returns them")
+    parser.add_argument(
+        "--read-size", type=int, default=512, help="bytes per feed() call, as a read returns them"
+    )
     args = parser.parse_args(argv)
 
     results = {case.device: measure(case, args.frames, args.repeats, args.read_size) for case in CASES}

@@ -84,7 +84,9 @@ def time_pipeline(settings: ScreeningSettings, frames: list[np.ndarray], rate_hz
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per configuration")
     args = parser.parse_args(argv)
 
@@ -120,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     w, h, fov, native_hz = SENSORS["640x512"]
     visible = np.random.default_rng(1).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     vis_settings = ScreeningSettings(horizontal_fov_deg=fov, face_finder="visible", detector_every_n=4)
-    rate_v, _ = time_pipeline(vis_settings, scene_frames(w, h, fov)[:22], native_hz, args.seconds, detector, visible)
+    rate_v, _ = time_pipeline(
+        vis_settings, scene_frames(w, h, fov)[:22], native_hz, args.seconds, detector, visible
+    )
     print(f"640x512  + visible 640x480, RetinaFace every 4th frame at 320 px: {rate_v:9.1f} fps = "
           f"{rate_v / native_hz:7.1f}× native")  # fmt: skip
     result = {

@@ -115,9 +115,7 @@ class RecordingRenderer(SceneRenderer):
         self._spacing_s = spacing_s
         self._first_s = first_slot_s
         # The base class encodes each card; encode every passenger's once, alone on the reader, up front.
-        self._cards = [
-            SceneRenderer([p]).card(p.card_window[0]) if p.has_card else None for p in passengers
-        ]
+        self._cards = [SceneRenderer([p]).card(p.card_window[0]) if p.has_card else None for p in passengers]
 
     def present(self, t: float) -> ScriptedPassenger | None:
         # Passenger i arrives and leaves within slot i (first_slot_s + i * spacing_s, one spacing long): index
@@ -167,7 +165,9 @@ class LaneRecord:
     times: np.ndarray  # (passengers, len(STAGES)) time.monotonic() instants, NaN until seen
     screened: np.ndarray  # measurements joined to this passenger's card
     measured: np.ndarray  # measurements whose first frame shows this passenger's face
-    correct: np.ndarray  # 1 when a measurement of this face went out with this passenger's card (or none if anonymous)
+    correct: (
+        np.ndarray
+    )  # 1 when a measurement of this face went out with this passenger's card (or none if anonymous)
     alerts_received: np.ndarray
     expected_category: list[str | None]
     renderer: RecordingRenderer | None = None
@@ -437,7 +437,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             lanes.append(lane.start())
 
         config_path = work / "checkpoint-edge.toml"
-        state_tmp = tempfile.TemporaryDirectory(prefix="soak-state-", dir=args.state_dir) if args.state_dir else None
+        state_tmp = (
+            tempfile.TemporaryDirectory(prefix="soak-state-", dir=args.state_dir) if args.state_dir else None
+        )
         config_path.write_text(
             appliance_config(
                 lanes,
@@ -472,7 +474,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sampler = Sampler(service, capacity=int(run_s / SAMPLE_EVERY_S) + 120)
         service.start()
         if time.monotonic() > t0:
-            print(f"warning: start-up overran the scene's t0 by {time.monotonic() - t0:.2f} s", file=sys.stderr)
+            print(
+                f"warning: start-up overran the scene's t0 by {time.monotonic() - t0:.2f} s", file=sys.stderr
+            )
 
         scene_end_mono = t0 + records[0].passengers[-1].leave_s
         warm_end_mono = bench_start + warm_s
@@ -642,9 +646,15 @@ def summarise(
             f"{percentile_ms(values, 99):7.1f} {percentile_ms(values, 100):7.1f}"
         )
     print("\nmemory and CPU")
-    row("VmRSS after warm-up (MB)", f"{rss_warm_kb / 1024:.1f} (warm-up {warm_end_mono - samples[0, 0]:.0f} s)")
+    row(
+        "VmRSS after warm-up (MB)",
+        f"{rss_warm_kb / 1024:.1f} (warm-up {warm_end_mono - samples[0, 0]:.0f} s)",
+    )
     row("VmRSS at end (MB)", f"{rss_end_kb / 1024:.1f}")
-    row("VmRSS max after warm-up (MB)", f"{np.nanmax(samples[samples[:, 0] >= warm_end_mono, 1], initial=rss_end_kb) / 1024:.1f}")
+    row(
+        "VmRSS max after warm-up (MB)",
+        f"{np.nanmax(samples[samples[:, 0] >= warm_end_mono, 1], initial=rss_end_kb) / 1024:.1f}",
+    )
     row("RSS growth after warm-up (MB)", f"{rss_growth_mb:+.2f}")
     row("process CPU after warm-up (% of one core)", f"{cpu_pct:.0f}")
     print("\nqueues after warm-up (sampled every 1 s)          max   final   grew")

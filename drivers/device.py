@@ -183,7 +183,9 @@ class SerialDevice(Device):
             except Exception as exc:
                 # A driver bug must degrade one device, not kill its thread for good.
                 permanent = True
-                outage_since = self._record_failure("internal", f"internal error: {exc!r}", True, outage_since)
+                outage_since = self._record_failure(
+                    "internal", f"internal error: {exc!r}", True, outage_since
+                )
             finally:
                 self.link.close()
             if not stop.is_set():
@@ -340,7 +342,9 @@ class CaptureDevice(Device):
                 outage_since = self._record_failure("capture", str(exc), permanent, outage_since)
             except Exception as exc:
                 permanent = True
-                outage_since = self._record_failure("internal", f"internal error: {exc!r}", True, outage_since)
+                outage_since = self._record_failure(
+                    "internal", f"internal error: {exc!r}", True, outage_since
+                )
             finally:
                 if capture is not None:
                     capture.release()

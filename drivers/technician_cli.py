@@ -434,7 +434,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="device types (the `type` names of the config file):\n" + _device_list(types),
     )
     read.add_argument("device", choices=types, metavar="DEVICE", help="device type: " + ", ".join(types))
-    read.add_argument("port", metavar="PORT", help="device path, pyserial URL (loop://, socket://…) or video source")
+    read.add_argument(
+        "port", metavar="PORT", help="device path, pyserial URL (loop://, socket://…) or video source"
+    )
     read.add_argument(
         "--count", type=int, default=0, help="stop after N frames/scans (default: until Ctrl-C)"
     )

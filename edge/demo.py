@@ -119,7 +119,9 @@ def run_demo(passenger_count: int = 20) -> int:
         print(f"  passengers scripted:  {len(passengers)}")
         print(f"  screened:             {service.totals['screened']}")
         print(f"  flagged:              {service.totals['alerts']}")
-        print(f"  alerts published:     {service.totals['alerts'] - unacknowledged} (acknowledged by the broker)")
+        print(
+            f"  alerts published:     {service.totals['alerts'] - unacknowledged} (acknowledged by the broker)"
+        )
         print(f"  alerts received:      {len(central.alerts)} (expected {len(expected)})")
         print(f"  missing:              {len(missing)}")
         print(f"  unexpected:           {len(unexpected)}")

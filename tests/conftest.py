@@ -12,7 +12,9 @@ from tests.fakes.mosquitto import Mosquitto, mosquitto_available
 @pytest.fixture
 def mosquitto() -> Iterator[Mosquitto]:
     if not mosquitto_available():
-        pytest.fail("mosquitto is not installed: the README's test command installs it (apt-get install mosquitto)")
+        pytest.fail(
+            "mosquitto is not installed: the README's test command installs it (apt-get install mosquitto)"
+        )
     broker = Mosquitto()
     broker.start()
     try:

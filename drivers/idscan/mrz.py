@@ -161,7 +161,9 @@ def _plausible_group(lines: list[str]) -> bool:
     # holds M, F, X or '<'. A group failing either is misaligned (a line was lost), not a bad document.
     sex = lines[1][7] if len(lines[0]) == 30 else lines[1][20]
     names_only = len(lines) < 3 or _NAME_CHARS.fullmatch(lines[2]) is not None  # TD1 line 3 is the name
-    return plausible_first_line(lines[0]) and not plausible_first_line(lines[1]) and sex in "MFX<" and names_only
+    return (
+        plausible_first_line(lines[0]) and not plausible_first_line(lines[1]) and sex in "MFX<" and names_only
+    )
 
 
 def parse_mrz(lines: list[str], reference_date: date) -> IdDocument:

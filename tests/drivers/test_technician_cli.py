@@ -257,7 +257,9 @@ def test_read_decodes_a_sam_session_with_corrupted_responses(
     )
 
 
-def test_probe_asks_a_silent_module_for_its_emissivity(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_probe_asks_a_silent_module_for_its_emissivity(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sim = GyMcu90640Simulator(thermal_scene, rate_hz=2.0, link_path=tmp_path / "port")
     with simulated(sim):
         sim.continuous = False  # saved in query mode: sends nothing until asked

@@ -219,7 +219,11 @@ def test_mrz_invalid_td1_with_an_opening_like_name_is_released_by_silence() -> N
     parser = MrzParser(TODAY)
     assert docs(parser.feed("\r\n".join([*_td1_with_name(ANDERSSON, valid=False), ""]).encode())) == []
     (doc,) = docs(parser.end_of_burst())
-    assert (doc.valid, doc.failed_check, doc.extra["surname"]) == (False, "check_digit:composite", "ANDERSSON")
+    assert (doc.valid, doc.failed_check, doc.extra["surname"]) == (
+        False,
+        "check_digit:composite",
+        "ANDERSSON",
+    )
 
 
 def test_mrz_invalid_td1_with_an_opening_like_name_then_another_zone() -> None:

@@ -38,7 +38,13 @@ def test_the_goto_target_exists_and_rules_match_before_assigning() -> None:
 
 def test_supported_adapters_have_stable_names() -> None:
     text = " ".join(" ".join(r) for r in rules())
-    for vendor, product in (("1a86", "7523"), ("067b", "2303"), ("0403", "6001"), ("10c4", "ea60"), ("1e4e", "0100")):
+    for vendor, product in (
+        ("1a86", "7523"),
+        ("067b", "2303"),
+        ("0403", "6001"),
+        ("10c4", "ea60"),
+        ("1e4e", "0100"),
+    ):
         assert f'ATTRS{{idVendor}}=="{vendor}"' in text and product in text
 
 

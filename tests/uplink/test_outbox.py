@@ -232,7 +232,9 @@ def test_budget_invariants_hold_for_any_sequence(
             assert all(before_ids[m] == "stats" for m in gone), "a statistic evicted an alert"
         dropped_after = box.health()["dropped"]
         newcomer_kept = stamped["message_id"] in after_ids
-        assert sum(dropped_after.values()) - sum(dropped_before.values()) == len(gone) + (0 if newcomer_kept else 1)
+        assert sum(dropped_after.values()) - sum(dropped_before.values()) == len(gone) + (
+            0 if newcomer_kept else 1
+        )
         expected = [m for m in expected if m not in gone] + ([stamped["message_id"]] if newcomer_kept else [])
         assert after_ids == expected
         assert box.health()["bytes"] <= box.max_bytes
@@ -250,7 +252,9 @@ def test_accounting_stays_exact_under_concurrent_appends_deletes_and_drops(tmp_p
 
     def lane(index: int) -> None:
         for n in range(150):
-            box.append("stats" if n % 3 == 0 else "alert", stats_payload(n) if n % 3 == 0 else alert_payload(n))
+            box.append(
+                "stats" if n % 3 == 0 else "alert", stats_payload(n) if n % 3 == 0 else alert_payload(n)
+            )
 
     def uplink_like() -> None:
         cursor = 0

@@ -354,7 +354,9 @@ def test_broker_restarts_while_alerts_flow_lose_nothing_and_keep_order(
         time.sleep(0.5)
         broker.restart()  # SIGTERM while messages are in flight, then back on the same port
     producer.join(30)
-    assert collector.wait_for(lambda c: {m.payload["message_id"] for m in c.of_kind("alert")} >= set(stamped), 20)
+    assert collector.wait_for(
+        lambda c: {m.payload["message_id"] for m in c.of_kind("alert")} >= set(stamped), 20
+    )
     received = [m.payload["message_id"] for m in collector.of_kind("alert")]
     first_seen: list[str] = []
     for message_id in received:
