@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from drivers.idscan import aamva
-from drivers.idscan import sam_reader as sam
+from drivers.idscan import sam_protocol as sam
 from drivers.idscan.barcode import BarcodeFraming, BarcodeParser, PayloadDecoder, PayloadPattern
 from drivers.idscan.mrz import MrzParser
 from drivers.items import Rejected

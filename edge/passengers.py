@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drivers.items import IdScan
-from edge.screening.pipeline import PassengerMeasurement
+from edge.records import PassengerMeasurement
 
 
 @dataclass(frozen=True)

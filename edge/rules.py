@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from drivers.items import IdDocument
-from edge.screening.pipeline import PassengerMeasurement
+from edge.records import PassengerMeasurement
 from edge.strict import StrictModel
 
 # Most urgent first: the outcome is the most urgent category any reason asks for.

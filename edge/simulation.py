@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from drivers.idscan.resident_id_number import check_character
-from drivers.idscan.sam_reader import encode_text_block
+from drivers.idscan.sam_protocol import encode_text_block
 from drivers.sim.gy_mcu90640_sim import GyMcu90640Simulator
 from drivers.sim.sam_reader_sim import SamReaderSimulator
 

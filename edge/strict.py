@@ -1,9 +1,5 @@
-"""The base of every configuration model: unknown keys are errors, never silently ignored."""
+"""`StrictModel` for `edge` modules; it lives in `checkpoint_base` so that `drivers` need not import `edge`."""
 
-from pydantic import BaseModel, ConfigDict
+from checkpoint_base.strict import StrictModel
 
-
-class StrictModel(BaseModel):
-    """A typo in an unattended appliance's config must stop start-up, not disable a feature quietly."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+__all__ = ["StrictModel"]

@@ -17,11 +17,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from checkpoint_base.strict import StrictModel
 from drivers.device import StreamDevice
 from drivers.idscan import aamva
 from drivers.items import IdDocument, ParsedItem, Rejected
 from drivers.transport import SerialPortName
-from edge.strict import StrictModel
 
 # Named groups that fill IdDocument fields; every other named group lands in `extra`.
 _DOCUMENT_GROUPS = ("number", "name", "birth_date", "sex", "region", "expiry")

@@ -14,10 +14,10 @@ from typing import Literal
 
 from pydantic import Field
 
+from checkpoint_base.strict import StrictModel
 from drivers.device import StreamDevice
 from drivers.items import IdDocument, ParsedItem, Rejected
 from drivers.transport import SerialPortName
-from edge.strict import StrictModel
 
 # Characters -> values for the 7-3-1 check digit: 0-9 -> 0-9, A-Z -> 10-35, '<' -> 0.
 _CHAR_VALUE = {**{str(d): d for d in range(10)}, **{chr(65 + i): 10 + i for i in range(26)}, "<": 0}

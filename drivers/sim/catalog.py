@@ -9,7 +9,7 @@ import numpy as np
 
 from drivers.idscan import aamva
 from drivers.idscan.barcode import BarcodeFraming
-from drivers.idscan.sam_reader import encode_text_block
+from drivers.idscan.sam_protocol import encode_text_block
 from drivers.sim.barcode_scanner_sim import BarcodeScannerSimulator, framed
 from drivers.sim.gy_mcu8833_sim import GyMcu8833Simulator
 from drivers.sim.gy_mcu90640_sim import GyMcu90640Simulator

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from drivers.idscan import sam_reader as proto
+from drivers.idscan import sam_protocol as proto
 from drivers.items import Rejected
 from drivers.sim.simulator import Simulator
 

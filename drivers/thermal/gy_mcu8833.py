@@ -13,11 +13,11 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from checkpoint_base.strict import StrictModel
 from drivers.device import StreamDevice
 from drivers.items import ParsedItem, ThermalImage
 from drivers.thermal.fixed_frames import FixedFrameParser
 from drivers.transport import SerialPortName
-from edge.strict import StrictModel
 
 ROWS, COLS = 8, 8
 FRAME_LEN = 71

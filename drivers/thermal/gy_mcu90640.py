@@ -14,11 +14,11 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from checkpoint_base.strict import StrictModel
 from drivers.device import Emit, StreamDevice
 from drivers.items import ParsedItem, ThermalImage
 from drivers.thermal.fixed_frames import FixedFrameParser
 from drivers.transport import DeviceGone, SerialPortName, monotonic_now
-from edge.strict import StrictModel
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from drivers.items import ThermalFrame
+from edge.records import PassengerMeasurement
 from edge.screening.decision import DecisionMaker
 from edge.screening.estimator import CoreEstimator, passenger_features
 from edge.screening.faces import (
@@ -53,27 +54,6 @@ ADVICE = {
     FAULT_GLASSES: "remove glasses",
     FAULT_BLACKBODY: "screening locked out: check the blackbody",
 }
-
-
-@dataclass(frozen=True)
-class PassengerMeasurement:
-    t_first_mono: float
-    t_last_mono: float
-    t_wall: float
-    frames: int
-    skin_c: float | None
-    core_c: float | None
-    ambient_c: float | None
-    status: str  # "normal" | "elevated" | "indeterminate" | "recheck"
-    reasons: tuple[str, ...]
-    threshold_c: float
-    snapshot: np.ndarray | None = field(default=None, repr=False, compare=False)
-    advice: str = ""  # what the operator tells the passenger: "re-measure", "remove glasses", …
-    estimator: str = ""  # "FLIR/sites", "FLIR/face-max", "offset"
-    frames_used: int = 0  # the best-K clean frames the estimate rests on
-    track_id: int = 0
-    face_source: str = ""  # "skin", "thermal-retinaface", "visible-retinaface"
-    numbers: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 
 from drivers.idscan import aamva
 from drivers.idscan import resident_id_number as ric
-from drivers.idscan import sam_reader as sam
+from drivers.idscan import sam_protocol as sam
 from drivers.idscan.mrz import check_digit, parse_mrz
 from drivers.items import IdDocument, Rejected, ThermalImage
 from drivers.thermal import gy_mcu8833 as g8833

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from drivers.idscan import aamva
-from drivers.idscan import sam_reader as sam
+from drivers.idscan import sam_protocol as sam
 from drivers.idscan.barcode import BarcodeFraming, BarcodeParser, PayloadDecoder, PayloadPattern
 from drivers.idscan.mrz import MrzParser, parse_mrz
 from drivers.items import IdDocument, Rejected, ThermalImage

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from drivers.device import Device, DeviceItem
-from drivers.idscan import sam_reader as sam
+from drivers.idscan import sam_protocol as sam
 from drivers.idscan.barcode import BarcodeFraming
 from drivers.items import IdScan, ThermalFrame
 from drivers.registry import build_device, config_model
