@@ -1,24 +1,18 @@
-"""Turning a non-clear decision into the alert payload of the contract (schema checkpoint.alert v1),
+"""Turning a non-clear decision into the alert payload of the contract (built by `edge.contract.alert`),
 applying the site's privacy policy: ID numbers leave only pseudonymised and masked; name, birth date and
 the thermal snapshot only when the policy allows."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import cv2
 import numpy as np
 
+from edge.contract import AlertTemperature, build_alert_payload
 from edge.passengers import Passenger
 from edge.privacy import PrivacySettings, Pseudonymiser, identity_for_alert, snapshot_for_alert
 from edge.rules import Decision
-
-ALERT_SCHEMA_VERSION = 1
-
-
-def utc_iso(t_wall: float) -> str:
-    return dt.datetime.fromtimestamp(t_wall, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def thermal_png(temps_c: np.ndarray) -> bytes | None:
@@ -42,31 +36,21 @@ def build_alert(
     pseudonymiser: Pseudonymiser,
 ) -> dict[str, Any]:
     m, scan = passenger.measurement, passenger.scan
-    payload: dict[str, Any] = {
-        "schema": "checkpoint.alert",
-        "schema_version": ALERT_SCHEMA_VERSION,
-        "site_id": site_id,
-        "device_id": device_id,
-        "lane_id": passenger.lane_id,
-        "time_utc": utc_iso(passenger.t_wall),
-        "monotonic_s": round(passenger.t_mono, 3),
-        "category": decision.category,
-        "reasons": [{"code": r.code, "detail": r.detail} for r in decision.reasons],
-        "temperature": None,
-        "identity": None,
-    }
+    temperature: AlertTemperature | None = None
+    snapshot: str | None = None
     if m is not None:
-        payload["temperature"] = {
-            "status": m.status,
-            "skin_c": m.skin_c,
-            "core_c": m.core_c,
-            "threshold_c": m.threshold_c,
-            "ambient_c": None if m.ambient_c is None else round(m.ambient_c, 2),
-            "frames": m.frames,
-        }
+        temperature = AlertTemperature(m.status, m.skin_c, m.core_c, m.threshold_c, m.ambient_c, m.frames)
         if privacy.publish_snapshot and m.snapshot is not None:
             snapshot = snapshot_for_alert(thermal_png(m.snapshot), privacy)
-            if snapshot is not None:
-                payload["snapshot_png_b64"] = snapshot
-    payload["identity"] = identity_for_alert(scan.document if scan else None, pseudonymiser, privacy)
-    return payload
+    return build_alert_payload(
+        site_id,
+        device_id,
+        passenger.lane_id,
+        passenger.t_wall,
+        passenger.t_mono,
+        decision.category,
+        [(r.code, r.detail) for r in decision.reasons],
+        temperature,
+        identity_for_alert(scan.document if scan else None, pseudonymiser, privacy),
+        snapshot,
+    )

@@ -38,9 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.contract.kinds import KINDS
+
 log = logging.getLogger(__name__)
 
-KINDS = ("alert", "stats", "status", "heartbeat")
 # Lower number = dropped first when the disk budget is reached.
 DROP_PRIORITY = {"heartbeat": 0, "stats": 1, "status": 2, "alert": 3}
 # SQLite's per-row cost beyond the payload (row id, uuid, indexes, page slack), so the budget tracks the file.

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from edge.contract import utc_iso
 from edge.outbox import KINDS, Outbox
 
 DEFAULT_DB = Path("/var/lib/checkpoint-edge/outbox.sqlite3")
@@ -25,10 +26,6 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise FileNotFoundError(f"no outbox database at {path}")
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
-
-
-def _utc(unix_s: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(unix_s)) + f".{int(unix_s % 1 * 1000):03d}Z"
 
 
 def outbox_status(path: Path) -> dict[str, Any]:
@@ -58,7 +55,7 @@ def outbox_status(path: Path) -> dict[str, Any]:
         "depth": depth,
         "bytes": size_bytes,
         "file_bytes": sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file()),
-        "oldest_utc": _utc(float(oldest)) if oldest is not None else None,
+        "oldest_utc": utc_iso(float(oldest)) if oldest is not None else None,
         "oldest_age_s": round(time.time() - float(oldest), 3) if oldest is not None else None,
         "dropped": {k: int(counters.get(f"dropped_{k}", 0)) for k in KINDS},
         "last_seq": sequences,
@@ -84,7 +81,7 @@ def export_rows(path: Path, out: TextIO, kind: str | None = None) -> int:
                 "message_id": message_id,
                 "device_id": device_id,
                 "seq": seq,
-                "created_utc": _utc(float(created)),
+                "created_utc": utc_iso(float(created)),
                 "payload": json.loads(bytes(payload)),
             }
             out.write(json.dumps(record, ensure_ascii=False) + "\n")

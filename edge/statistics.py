@@ -6,22 +6,17 @@ the open intervals are flushed as partial ones rather than lost.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import fields
 
-from edge.contract import LaneCounts, build_stats
+from edge.contract import LaneCounts, build_stats, interval_utc
 from edge.outbox import Outbox
 from edge.passengers import Passenger
 
 _COUNT_FIELDS = tuple(f.name for f in fields(LaneCounts) if f.name != "lane_id")
 _INTERVALS = {"minute": 60, "hour": 3600}
-
-
-def _utc(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def passenger_counts(p: Passenger) -> dict[str, int]:
@@ -87,5 +82,6 @@ class StatisticsPublisher:
             self._start[name], self._counts[name] = end, self._zero()
         lanes = [LaneCounts(lane_id=lane, **c) for lane, c in counts.items()]
         self.outbox.append(
-            "stats", build_stats(self.site_id, self.device_id, name, _utc(start), _utc(end), lanes)
+            "stats",
+            build_stats(self.site_id, self.device_id, name, interval_utc(start), interval_utc(end), lanes),
         )

@@ -40,13 +40,11 @@ from paho.mqtt.properties import Properties
 from pydantic import Field, model_validator
 
 import edge
-from edge.contract import SCHEMA_NAMES, SCHEMA_VERSION
+from edge.contract import SCHEMA_NAMES, SCHEMA_VERSION, Presence, build_heartbeat, build_status
 from edge.outbox import Outbox, OutboxRow, encode_payload
 from edge.strict import StrictModel
 
 log = logging.getLogger(__name__)
-
-CONTRACT_SCHEMAS = SCHEMA_NAMES
 
 
 class BrokerEndpoint(StrictModel):
@@ -450,7 +448,7 @@ class Uplink:
             client.tls_set_context(self._tls_context)
         if self.settings.username is not None:
             client.username_pw_set(self.settings.username, self._password)
-        will = self._status_payload("offline", stamp=True)
+        will = self._status_payload(Presence.OFFLINE, stamp=True)
         client.will_set(
             self.topic("status"),
             encode_payload(will),
@@ -487,7 +485,7 @@ class Uplink:
         cached = self._properties_cache.get(key)
         if cached is None:
             props = _PackedProperties(PacketTypes.PUBLISH)
-            props.UserProperty = [("schema", CONTRACT_SCHEMAS[kind]), ("schema_version", str(SCHEMA_VERSION))]
+            props.UserProperty = [("schema", SCHEMA_NAMES[kind]), ("schema_version", str(SCHEMA_VERSION))]
             props.ContentType = "application/json"
             if key[1] is not None:
                 props.MessageExpiryInterval = key[1]
@@ -592,7 +590,7 @@ class Uplink:
                 if stopping_since is None:
                     stopping_since = now
                     self._flush_acks()
-                    stopped_mid = self._publish_status("stopped")
+                    stopped_mid = self._publish_status(Presence.STOPPED)
                 deadline = self._stop_deadline_mono
                 if (stopped_mid is None or stopped_mid not in self._pending_status_mids) or now >= deadline:
                     self._flush_acks()
@@ -674,7 +672,7 @@ class Uplink:
                 self._pending_status_mids = set()
                 for topic in self.subscriptions:
                     conn.client.subscribe(topic, qos=1)
-                self._publish_status("online")
+                self._publish_status(Presence.ONLINE)
                 self._next_heartbeat_mono = time.monotonic() + self.settings.heartbeat_interval_s
             elif name == "disconnect":
                 outcome = outcome or "disconnected"  # a refusal explains the disconnect better
@@ -753,29 +751,16 @@ class Uplink:
             log.exception("uplink: status provider failed")
             return {"status_provider_error": type(error).__name__}
 
-    def _status_payload(self, state: str, stamp: bool) -> dict[str, Any]:
-        provided = self._device_status()
-        # The contract wants {device: {"state": …}}; accept bare state strings from the provider.
-        devices = {
-            str(name): dict(info) if isinstance(info, dict) else {"state": str(info)}
-            for name, info in dict(provided.pop("devices", {}) or {}).items()
-        }
-        config_hash = provided.pop("config_hash", None)
-        optional: dict[str, Any] = {key: provided[key] for key in ("lanes", "rule_lists") if key in provided}
-        payload: dict[str, Any] = {
-            "schema": CONTRACT_SCHEMAS["status"],
-            "schema_version": SCHEMA_VERSION,
-            "site_id": self.site_id,
-            "device_id": self.device_id,
-            "time_utc": utc_now_iso(),
-            "state": state,
-            "boot_id": self._boot_id,
-            "software_version": edge.__version__,
-            "config_hash": config_hash,
-            "devices": devices,
-            "outbox": self.outbox.health(),
-            **optional,
-        }
+    def _status_payload(self, state: Presence, stamp: bool) -> dict[str, Any]:
+        payload = build_status(
+            self.site_id,
+            self.device_id,
+            state,
+            boot_id=self._boot_id,
+            software_version=edge.__version__,
+            outbox=self.outbox.health(),
+            provided=self._device_status(),
+        )
         if stamp:
             payload = self.outbox.stamp("status", payload)
         return payload
@@ -798,7 +783,7 @@ class Uplink:
         }
         return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
 
-    def _publish_status(self, state: str) -> int | None:
+    def _publish_status(self, state: Presence) -> int | None:
         conn = self._conn
         if conn is None:
             return None
@@ -814,22 +799,15 @@ class Uplink:
         return None
 
     def _publish_heartbeat(self, conn: _Connection) -> None:
-        health = self.outbox.health()
         payload = self.outbox.stamp(
             "heartbeat",
-            {
-                "schema": CONTRACT_SCHEMAS["heartbeat"],
-                "schema_version": SCHEMA_VERSION,
-                "site_id": self.site_id,
-                "device_id": self.device_id,
-                "time_utc": utc_now_iso(),
-                "monotonic_s": round(time.monotonic(), 3),
-                "uptime_s": round(time.monotonic() - self._started_mono, 3),
-                "boot_id": self._boot_id,
-                "outbox_depth": health["depth"],
-                "outbox_oldest_age_s": health["oldest_age_s"],
-                "disk_state": health["disk_state"],
-            },
+            build_heartbeat(
+                self.site_id,
+                self.device_id,
+                boot_id=self._boot_id,
+                started_mono=self._started_mono,
+                outbox_health=self.outbox.health(),
+            ),
         )
         props = (
             self._properties("heartbeat", int(self.settings.heartbeat_interval_s * 3))
@@ -847,7 +825,7 @@ class Uplink:
             if self.outbox.disk_state != "ok":
                 self.outbox.retry_disk()
             if self._status_signature() != self._last_status_signature:
-                self._publish_status("online")
+                self._publish_status(Presence.ONLINE)
 
     def _primary_reachable(self) -> bool:
         primary = self.settings.endpoints()[0]
@@ -856,9 +834,3 @@ class Uplink:
                 return True
         except OSError:
             return False
-
-
-def utc_now_iso() -> str:
-    """UTC with milliseconds and a Z, as the contract's `time_utc` fields."""
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"

@@ -53,7 +53,7 @@ class DecisionSettings(StrictModel):
 
 
 @dataclass(frozen=True)
-class Decision:
+class TemperatureVerdict:
     status: str
     reasons: tuple[str, ...]
     alarm_at_c: float  # the core temperature at or above which this passenger would be flagged
@@ -83,11 +83,11 @@ class DecisionMaker:
             values = values[trim : len(values) - trim]
         return sum(values) / len(values)
 
-    def indeterminate(self, reasons: tuple[str, ...], now_mono: float) -> Decision:
+    def indeterminate(self, reasons: tuple[str, ...], now_mono: float) -> TemperatureVerdict:
         self._last_seen_mono = now_mono
-        return Decision("indeterminate", reasons, self._threshold_c)
+        return TemperatureVerdict("indeterminate", reasons, self._threshold_c)
 
-    def decide(self, core_c: float, margin_c: float, now_mono: float) -> Decision:
+    def decide(self, core_c: float, margin_c: float, now_mono: float) -> TemperatureVerdict:
         s = self._s
         if (
             self._last_seen_mono is not None
@@ -126,12 +126,14 @@ class DecisionMaker:
             reasons = [f"core {core_c:.2f} °C below {basis}{margin_note}"]
             if recheck_open:
                 reasons.append("re-measurement after an elevated first reading is normal")
-            return Decision("normal", tuple(reasons), alarm_at, numbers)
+            return TemperatureVerdict("normal", tuple(reasons), alarm_at, numbers)
 
         reason = f"core {core_c:.2f} °C at or above {basis}{margin_note}"
         if s.recheck and not recheck_open:
             self._recheck_since_mono = now_mono
-            return Decision("recheck", (reason, "first elevated reading: measure again"), alarm_at, numbers)
+            return TemperatureVerdict(
+                "recheck", (reason, "first elevated reading: measure again"), alarm_at, numbers
+            )
         self._recheck_since_mono = None
         reasons_out = (reason, "confirmed by re-measurement") if s.recheck else (reason,)
-        return Decision("elevated", reasons_out, alarm_at, numbers)
+        return TemperatureVerdict("elevated", reasons_out, alarm_at, numbers)
