@@ -14,7 +14,12 @@ from edge.config import EX_CONFIG, AppConfig, ConfigError, load_config, summary
 log = logging.getLogger("edge.cli")
 
 # Rooms that add their own sub-commands through `register(subparsers)`.
-_COMMAND_MODULES: tuple[str, ...] = ("drivers.technician_cli", "edge.screening.model_cli", "edge.outbox_cli")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "drivers.technician_cli",
+    "edge.screening.model_cli",
+    "edge.outbox_cli",
+    "edge.watch",
+)
 
 
 def _load_or_report(path: Path) -> AppConfig | None:
