@@ -19,6 +19,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "edge.screening.model_cli",
     "edge.outbox_cli",
     "edge.watch",
+    "edge.web.web_cli",
 )
 
 

@@ -24,6 +24,7 @@ from edge.rules import RulesSettings
 from edge.screening.settings import ScreeningSettings
 from edge.strict import StrictModel
 from edge.uplink import BrokerSettings
+from edge.web.settings import WebSettings
 
 EX_CONFIG = 78  # sysexits.h: configuration error; systemd's RestartPreventExitStatus keeps it from looping
 
@@ -66,6 +67,7 @@ class AppConfig(StrictModel):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("log_level")
     @classmethod

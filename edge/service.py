@@ -21,6 +21,7 @@ from edge.rule_lists import RuleListStore
 from edge.rules import Decision
 from edge.statistics import StatisticsPublisher
 from edge.uplink import Uplink
+from edge.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class Service:
             # Retained, versioned key-region and watch lists for the whole site, from the central system.
             subscriptions={self.lists_topic: lambda raw: self.rule_lists.apply(raw, "mqtt")},
         )
+        # Operator display, technician console, /metrics: own threads, reading this service's snapshots only.
+        self.web = WebServer(config.web, lambda: self)
 
     def _on_passenger(self, passenger: Passenger, decision: Decision) -> None:
         """Runs on a lane's worker thread: the only duty is a committed outbox row for a non-clear outcome."""
@@ -144,6 +147,7 @@ class Service:
 
     def start(self) -> None:
         self.uplink.start()
+        self.web.start()
         for lane in self.lanes:
             lane.start(self.stop_event)
         log.info(
@@ -157,6 +161,7 @@ class Service:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop devices and lanes (each lane turns what it holds into decisions), then the uplink."""
         deadline = time.monotonic() + timeout_s
+        self.web.stop()
         self.stop_event.set()
         stuck = [
             name for lane in self.lanes for name in lane.join(max(0.1, deadline - time.monotonic() - 1.0))

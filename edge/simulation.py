@@ -169,6 +169,13 @@ state_dir = "{state_dir}"
 
 [privacy]
 hmac_key_file = "{key_file}"
+
+# Any free port: tests and benches run many simulated checkpoints side by side.
+[web.display]
+port = 0
+
+[web.console]
+port = 0
 """
 
 

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
-apt_install mosquitto mosquitto-clients socat openssl systemd rabbitmq-server
+apt_install mosquitto mosquitto-clients socat openssl systemd rabbitmq-server chromium chromium-driver
 make_venv "dev,demo"
 echo "== ruff";  .venv/bin/ruff check .
 echo "== mypy";  .venv/bin/mypy

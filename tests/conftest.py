@@ -1,4 +1,4 @@
-"""Fixtures shared by every test room: a real Mosquitto broker on a free loopback port."""
+"""Fixtures shared by every test room: a real Mosquitto broker on a free loopback port, headless Chromium."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fakes.browser import Browser, chromium_available
 from tests.fakes.mosquitto import Mosquitto, mosquitto_available
 
 
@@ -36,3 +37,18 @@ def persistent_mosquitto() -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.close()
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """Headless Chromium (Debian's package) with a fresh profile; screenshots go to test-artifacts/."""
+    if not chromium_available():
+        pytest.fail(
+            "chromium and chromedriver are not installed: the README's test command installs them "
+            "(apt-get install chromium chromium-driver)"
+        )
+    session = Browser(request.node.name)
+    try:
+        yield session
+    finally:
+        session.close()

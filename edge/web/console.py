@@ -1,0 +1,116 @@
+"""The technician console listener: login, the console page and its data, and /metrics.
+
+Every console route but /login needs a session; /metrics needs none (Prometheus scrapes it from the
+management address, it carries counts only, never personal data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from edge.web import pages
+from edge.web.auth import SESSION_COOKIE, ConsoleAuth
+from edge.web.context import WebContext
+
+MAX_FORM_BYTES = 4096
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+async def _read_form(request: Request) -> dict[str, str]:
+    """A small urlencoded form, bounded in size (anything larger is refused whole)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return {}
+    try:
+        fields = parse_qs(body.decode("utf-8"), max_num_fields=8)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return {key: values[0] for key, values in fields.items()}
+
+
+class Console:
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
+        settings = ctx.settings.console
+        self.auth = ConsoleAuth(settings.credentials_file, settings.session_idle_s)
+        self.secure_cookie = settings.tls_cert_file is not None
+
+    def authorised(self, request: Request) -> bool:
+        return self.auth.check(request.cookies.get(SESSION_COOKIE))
+
+    def page(self, render: Callable[[Request], Response]) -> Endpoint:
+        """An HTML page: without a session, the browser is sent to the login form."""
+
+        async def endpoint(request: Request) -> Response:
+            if not self.authorised(request):
+                return RedirectResponse("/login", status_code=303)
+            return render(request)
+
+        return endpoint
+
+    def api(self, render: Callable[[Request], Response]) -> Endpoint:
+        """Data for the page (JSON, images): without a session, 401."""
+
+        async def endpoint(request: Request) -> Response:
+            if not self.authorised(request):
+                return JSONResponse({"error": "login required"}, status_code=401)
+            return render(request)
+
+        return endpoint
+
+    async def login_form(self, _request: Request) -> Response:
+        return HTMLResponse(pages.login_page(configured=self.auth.credentials_file is not None))
+
+    async def login(self, request: Request) -> Response:
+        form = await _read_form(request)
+        token = self.auth.login(form.get("password", ""))
+        if token is None:
+            return HTMLResponse(
+                pages.login_page(configured=self.auth.credentials_file is not None, failed=True),
+                status_code=401,
+            )
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=self.secure_cookie,
+            max_age=int(self.ctx.settings.console.session_idle_s),
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        self.auth.logout(request.cookies.get(SESSION_COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/login", self.login_form, methods=["GET"]),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Route("/", self.page(lambda _r: HTMLResponse(pages.console_page(self.ctx))), methods=["GET"]),
+            Route("/api/status", self.api(lambda _r: JSONResponse(pages.console_status(self.ctx)))),
+            Route("/lane/{lane_id}/live.jpg", self.api(self.live_image)),
+        ]
+
+    def live_image(self, request: Request) -> Response:
+        lanes = {lane.lane_id: lane for lane in self.ctx.service().lanes}
+        if request.path_params["lane_id"] not in lanes:
+            return JSONResponse({"error": "no such lane"}, status_code=404)
+        return JSONResponse({"error": "no frame yet"}, status_code=503)
+
+
+def console_app(ctx: WebContext) -> Starlette:
+    return Starlette(routes=Console(ctx).routes())

@@ -1,0 +1,118 @@
+"""The console's HTML and status data. Technician-facing, English: it shows machine codes as they are logged.
+
+The status data is assembled from the service's public reporting calls only (`status()`, `uplink.state()`,
+`outbox.health()`, `recent_decisions()`), each a snapshot taken under the room's own lock: nothing here waits
+on a lane.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from edge.web.context import WebContext
+
+_STYLE = """
+body { font-family: sans-serif; margin: 1em; background: #111; color: #eee; }
+h1, h2 { font-weight: normal; } table { border-collapse: collapse; margin-bottom: 1em; }
+td, th { border: 1px solid #444; padding: 2px 8px; text-align: left; font-size: 90%; }
+.lane { display: inline-block; vertical-align: top; margin: 0 1em 1em 0; }
+.lane img { width: 480px; image-rendering: pixelated; border: 1px solid #444; }
+.ok { color: #6c6; } .bad { color: #f66; } form { display: inline; }
+"""
+
+
+def _doc(title: str, body: str) -> str:
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body>{body}</body></html>"
+    )
+
+
+def login_page(*, configured: bool, failed: bool = False) -> str:
+    note = ""
+    if not configured:
+        note = (
+            '<p class="bad" id="no-credentials">No console password is configured '
+            "(web.console.credentials_file): every login is refused.</p>"
+        )
+    elif failed:
+        note = '<p class="bad" id="login-failed">Login refused.</p>'
+    return _doc(
+        "checkpoint-edge console: login",
+        "<h1>checkpoint-edge technician console</h1>"
+        + note
+        + '<form method="post" action="/login"><label>Password '
+        '<input type="password" name="password" id="password" autofocus></label> '
+        '<button type="submit" id="login">Log in</button></form>',
+    )
+
+
+_CONSOLE_SCRIPT = """
+const lanes = JSON.parse(document.getElementById('lanes').textContent);
+function refreshImages() {
+  for (const lane of lanes) {
+    const img = document.getElementById('live-' + lane);
+    const next = new Image();
+    next.onload = () => { img.src = next.src; img.dataset.frame = next.dataset.frame; };
+    next.src = '/lane/' + encodeURIComponent(lane) + '/live.jpg?t=' + Date.now();
+  }
+}
+function row(cells) { return '<tr>' + cells.map(c => '<td>' + String(c ?? '') + '</td>').join('') + '</tr>'; }
+function esc(s) { const d = document.createElement('div'); d.textContent = String(s ?? ''); return d.innerHTML; }
+async function refreshStatus() {
+  const r = await fetch('/api/status');
+  if (r.status === 401) { location.href = '/login'; return; }
+  const s = await r.json();
+  document.getElementById('devices').innerHTML = Object.values(s.devices).map(d => row([esc(d.device_id),
+    esc(d.state), d.items_per_s, esc(JSON.stringify(d.errors)), esc(d.last_error)])).join('');
+  document.getElementById('uplink').textContent = s.uplink.connected ? 'connected to ' + s.uplink.broker
+    : 'disconnected' + (s.uplink.last_error ? ' (' + s.uplink.last_error + ')' : '');
+  document.getElementById('outbox').textContent = s.outbox.depth + ' pending, oldest ' +
+    (s.outbox.oldest_age_s === null ? '–' : s.outbox.oldest_age_s + ' s');
+  document.getElementById('lists').textContent = 'version ' + s.lists.version + ' (' + s.lists.source + ')';
+  document.getElementById('decisions').innerHTML = s.recent_decisions.map(d => row([esc(d.time),
+    esc(d.lane_id), esc(d.category), esc(d.core_c), esc(d.id_masked), esc(d.id_hmac)])).join('');
+}
+setInterval(refreshImages, 500); setInterval(refreshStatus, 1000); refreshImages(); refreshStatus();
+"""
+
+
+def console_page(ctx: WebContext) -> str:
+    lanes = [lane.lane_id for lane in ctx.service().lanes]
+    lane_views = "".join(
+        f'<div class="lane"><h2>{html.escape(lane)}</h2>'
+        f'<img id="live-{html.escape(lane)}" alt="live thermal view of {html.escape(lane)}"></div>'
+        for lane in lanes
+    )
+    body = (
+        '<h1>checkpoint-edge technician console <form method="post" action="/logout">'
+        '<button id="logout">Log out</button></form></h1>'
+        f'<script type="application/json" id="lanes">{html.escape(json.dumps(lanes), quote=False)}</script>'
+        f"{lane_views}"
+        "<h2>Devices</h2><table><thead><tr><th>device</th><th>state</th><th>items/s</th><th>errors</th>"
+        '<th>last error</th></tr></thead><tbody id="devices"></tbody></table>'
+        '<p>Uplink: <span id="uplink"></span>. Outbox: <span id="outbox"></span>. '
+        'Rule lists: <span id="lists"></span>.</p>'
+        "<h2>Recent decisions</h2><table><thead><tr><th>time</th><th>lane</th><th>outcome</th>"
+        "<th>core °C</th><th>ID (masked)</th><th>ID (pseudonym)</th></tr></thead>"
+        '<tbody id="decisions"></tbody></table>'
+        f"<script>{_CONSOLE_SCRIPT}</script>"
+    )
+    return _doc("checkpoint-edge console", body)
+
+
+def console_status(ctx: WebContext) -> dict[str, Any]:
+    service = ctx.service()
+    status = service.status()
+    outbox = service.outbox.health()
+    recent = getattr(service, "recent_decisions", None)
+    return {
+        "lanes": status["lanes"],
+        "devices": status["devices"],
+        "uplink": service.uplink.state(),
+        "outbox": {"depth": sum(outbox["depth"].values()), "oldest_age_s": outbox["oldest_age_s"]},
+        "lists": status["rule_lists"],
+        "recent_decisions": recent() if callable(recent) else [],
+    }
