@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""Train, cross-validate and export the core-temperature estimator (models/core_estimator_<camera>.onnx).
+"""Train, cross-validate and export the core-temperature estimator and its operating-point tables.
 
-    python models/train_core_estimator.py --cv        # subject-level 10-fold CV report, both cameras
-    python models/train_core_estimator.py --export    # regenerate the shipped .onnx files
-    python models/train_core_estimator.py --check     # exported graphs reproduce the shipped ones (1e-4 °C)
+    python models/train_core_estimator.py --cv        # single-pass nested CV report + threshold tables
+    python models/train_core_estimator.py --explore   # the recipes compared before choosing (evidence)
+    python models/train_core_estimator.py --export    # regenerate models/core_estimator_<camera>.onnx + tables
+    python models/train_core_estimator.py --check     # regenerated files reproduce the shipped ones
 
 Needs numpy + onnx (+ onnxruntime to verify). Deterministic: closed-form ridge least squares, fixed folds.
 
-Method (chosen by the CV below, see MODEL_CARD.md):
-  * features: the appliance's own per-passenger aggregation of its per-frame readings
-    (edge.screening.estimator);
-  * model: ridge least squares on standardised features plus the squared excess of the mean face maximum
-    over the training median, two output columns (all sites; face max + ambient);
-  * decision margin: least squares regresses toward the mean and under-reads fever, so the appliance lowers
-    its alarm point by a margin. The margin is the smallest one (0.01 °C grid) whose out-of-fold sensitivity
-    at 37.5 °C reaches MARGIN_SENSITIVITY on the training data. In the CV report it is chosen by an inner CV
-    inside each outer training fold, so the outer test fold never influences it.
+Unit: the single-pass capture. A lane sees each passenger once, so each imaging round 1-3 of a subject is
+one sample, with its own features (nothing spans rounds). Round 4 of the clinical protocol follows the
+oral thermometer (mouth heat) and is excluded (edge.screening.dataset.SINGLE_PASS_ROUNDS). Every fold
+split is by subject, so no subject's rounds sit on both sides of a split.
+
+Method (chosen by --explore and --cv, see MODEL_CARD.md):
+  * features: edge.screening.estimator.passenger_features of one capture;
+  * model: ridge least squares on standardised features plus the squared excess of the face maximum over
+    the training median; two output columns (all sites; face max + ambient);
+  * operating points: for each threshold T (36.5-38.0 °C, 0.1 °C steps) and column, a margin m (alarm at
+    core >= T - m) chosen on out-of-fold estimates of the training data by RULE below. In the --cv report
+    the margins are chosen by an inner CV inside each outer training fold (nested), so the outer test
+    subjects never influence their own operating point.
 """
 
 from __future__ import annotations
@@ -32,33 +37,62 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edge.screening.dataset import Subject, load_csv  # noqa: E402
+from edge.screening.dataset import POST_ORAL_ROUND, SINGLE_PASS_ROUNDS, captures, load_csv  # noqa: E402
 from edge.screening.estimator import FEATURES, model_path, passenger_features  # noqa: E402
+from edge.screening.operating_points import COLUMNS, table_path  # noqa: E402
 
 DATA_DIR = REPO.parent / "shared" / "data" / "thermography"
 CAMERAS = ("FLIR", "ICI")
-DEFAULT_AMBIENT_C = 24.0  # used only when a subject has no ambient reading (none in the dev files)
+DEFAULT_AMBIENT_C = 24.0  # used only when a capture has no ambient reading (none in the dev files)
 RIDGE = 1.0  # on standardised features; small, only to keep the near-collinear site temperatures stable
-FACE_MAX_ONLY = (0, 1, 4, 5)  # augmented-feature indices of the fallback column (5: squared excess)
-MARGIN_SENSITIVITY = 0.95  # aim above the 0.92 target: the held-out subjects will not be this data
-SPECIFICITY_FLOOR = 0.93
-MARGIN_GRID_C = np.round(np.arange(0.0, 0.401, 0.01), 2)
-FEVER_C = 37.5
-FOLDS = 10
-SEED = 20261123
+FACE_MAX_ONLY = (0, 4, 5)  # augmented-feature indices of the fallback column (5: squared excess)
+THRESHOLDS_C = tuple(round(36.5 + 0.1 * i, 1) for i in range(16))  # 36.5 … 38.0
+MIN_SPECIFICITY = 0.95
+RULE = (
+    f"for each threshold T: among margins m (alarm at core >= T - m, 0.01 °C grid, -1.00..+1.00) whose"
+    f" out-of-fold specificity against oral >= T is at least {MIN_SPECIFICITY:.2f}, the one with the"
+    " highest sensitivity, the smallest such m on ties; then alarm points T - m made non-decreasing in T"
+    " (a margin is only ever lowered by that step, so specificity stays at or above the bound)"
+)
+MARGIN_GRID_C = np.round(np.arange(-1.0, 1.0001, 0.01), 2)
+TARGETS = {"mae": 0.22, "abs_bias": 0.05, "se37_5": 0.90, "sp37_5": 0.95, "sp37_3": 0.93}
+OUTER_FOLDS, INNER_FOLDS = 10, 5
+SEED = 20261202
+BOOTSTRAP = 2000
 
 
-def feature_matrix(subjects: tuple[Subject, ...]) -> np.ndarray:
-    return np.stack([passenger_features(s.frames, DEFAULT_AMBIENT_C).vector for s in subjects]).astype(
-        np.float64
+@dataclass(frozen=True)
+class Captures:
+    x: np.ndarray  # [N, F] features of each capture
+    y: np.ndarray  # [N] oral truth (aveOralM) of the capture's subject
+    groups: np.ndarray  # [N] subject index: the unit of every fold split and bootstrap draw
+    rounds: np.ndarray  # [N] imaging round (1-3)
+    has_sites: np.ndarray  # [N] bool: the runtime would use the all-sites column
+
+    def take(self, mask: np.ndarray) -> Captures:
+        return Captures(
+            self.x[mask], self.y[mask], self.groups[mask], self.rounds[mask], self.has_sites[mask]
+        )
+
+
+def load_captures(path: Path) -> Captures:
+    parsed = load_csv(str(path))
+    caps = captures(parsed)
+    feats = [passenger_features([c.reading], DEFAULT_AMBIENT_C) for c in caps]
+    return Captures(
+        x=np.stack([f.vector for f in feats]).astype(np.float64),
+        y=np.array([c.oral_c for c in caps]),
+        groups=np.array([c.subject_index for c in caps]),
+        rounds=np.array([c.round for c in caps]),
+        has_sites=np.array([f.has_sites for f in feats], dtype=bool),
     )
 
 
 def augment(x: np.ndarray, knot_c: float) -> np.ndarray:
-    """Append the squared excess of the mean face maximum over the knot (the training median).
+    """Append the squared excess of the face maximum over the knot (the training median).
 
-    Above a typical face the oral temperature climbs faster than the skin (CV: MAE 0.204 → 0.19 °C on
-    both cameras). One-sided and squared, so the estimate never rises as a face gets colder.
+    Above a typical face the oral temperature climbs faster than the skin (--explore: MAE 0.23 → 0.21 °C
+    on both cameras). One-sided and squared, so the estimate never rises as a face gets colder.
     """
     excess = np.maximum(x[:, 0] - knot_c, 0.0)
     return np.c_[x, excess**2]
@@ -66,13 +100,18 @@ def augment(x: np.ndarray, knot_c: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LinearModel:
-    knot_c: float  # median mean-face-maximum of the training subjects
+    knot_c: float  # median face maximum of the training captures
     mean: np.ndarray  # [F + 1] of the augmented features
     weights: np.ndarray  # [F + 1, 2]: column 0 all sites, column 1 face max + ambient only
     bias: np.ndarray  # [2]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return (augment(x, self.knot_c) - self.mean) @ self.weights + self.bias
+
+
+def runtime_column(pred: np.ndarray, has_sites: np.ndarray) -> np.ndarray:
+    """What the lane uses: the all-sites column where eyes and forehead were located."""
+    return np.where(has_sites, pred[:, 0], pred[:, 1])
 
 
 def _ridge(x: np.ndarray, y: np.ndarray, columns: tuple[int, ...]) -> tuple[np.ndarray, float]:
@@ -86,12 +125,13 @@ def _ridge(x: np.ndarray, y: np.ndarray, columns: tuple[int, ...]) -> tuple[np.n
     return weights, float(y.mean() - (mu / sd) @ w)  # prediction = x·weights + intercept
 
 
-def fit(x: np.ndarray, y: np.ndarray) -> LinearModel:
-    knot_c = float(np.median(x[:, 0]))
-    xa = augment(x, knot_c)
+def fit(data: Captures) -> LinearModel:
+    knot_c = float(np.median(data.x[:, 0]))
+    xa = augment(data.x, knot_c)
     mean = xa.mean(0)
-    w_all, b_all = _ridge(xa, y, tuple(range(xa.shape[1])))
-    w_fm, b_fm = _ridge(xa, y, FACE_MAX_ONLY)
+    sites = data.has_sites
+    w_all, b_all = _ridge(xa[sites], data.y[sites], tuple(range(xa.shape[1])))
+    w_fm, b_fm = _ridge(xa, data.y, FACE_MAX_ONLY)
     # The graph centres its input first (float32 keeps more digits near zero): (x − mean)·w + bias.
     return LinearModel(
         knot_c=knot_c,
@@ -101,112 +141,288 @@ def fit(x: np.ndarray, y: np.ndarray) -> LinearModel:
     )
 
 
-def folds(n: int, k: int, seed: int) -> list[np.ndarray]:
-    # Each row of the dataset is one subject (SubjectIDs are unique), so row folds are subject folds.
-    order = np.random.default_rng(seed).permutation(n)
-    return [np.sort(order[i::k]) for i in range(k)]
+def group_folds(groups: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    """Test masks of k folds; a subject's captures always fall in the same fold."""
+    subjects = np.random.default_rng(seed).permutation(np.unique(groups))
+    return [np.isin(groups, subjects[i::k]) for i in range(k)]
 
 
-def out_of_fold(x: np.ndarray, y: np.ndarray, k: int, seed: int) -> np.ndarray:
-    pred = np.zeros((len(y), 2))
-    for test in folds(len(y), k, seed):
-        train = np.setdiff1d(np.arange(len(y)), test)
-        pred[test] = fit(x[train], y[train]).predict(x[test])
+def out_of_fold(data: Captures, k: int, seed: int) -> np.ndarray:
+    pred = np.zeros((len(data.y), 2))
+    for test in group_folds(data.groups, k, seed):
+        pred[test] = fit(data.take(~test)).predict(data.x[test])
     return pred
 
 
-def choose_margin(pred: np.ndarray, y: np.ndarray) -> float:
-    """Smallest margin reaching MARGIN_SENSITIVITY, unless that costs specificity below SPECIFICITY_FLOOR:
-    then the largest margin that keeps the floor (a screener that flags too many is switched off)."""
-    fever = y >= FEVER_C
-    best_within_floor = 0.0
-    for m in MARGIN_GRID_C:
-        flagged = pred >= FEVER_C - m
-        specificity = float(np.mean(~flagged[~fever]))
-        if specificity < SPECIFICITY_FLOOR:
-            return best_within_floor
-        best_within_floor = float(m)
-        if np.mean(flagged[fever]) >= MARGIN_SENSITIVITY:
-            return float(m)
-    return best_within_floor
+def choose_margins(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """RULE, one margin per THRESHOLDS_C entry."""
+    margins = []
+    for t in THRESHOLDS_C:
+        pos, neg = y >= t, y < t
+        if not pos.any() or not neg.any():
+            margins.append(0.0)
+            continue
+        flagged = pred[None, :] >= (t - MARGIN_GRID_C)[:, None]  # [grid, N]
+        sp = (~flagged[:, neg]).mean(1)
+        se = flagged[:, pos].mean(1)
+        ok = sp >= MIN_SPECIFICITY - 1e-12
+        if not ok.any():
+            margins.append(float(MARGIN_GRID_C[0]))
+            continue
+        best = se[ok].max()
+        margins.append(float(MARGIN_GRID_C[ok & (se >= best - 1e-12)].min()))
+    alarm = np.maximum.accumulate(np.array(THRESHOLDS_C) - np.array(margins))
+    return np.round(np.array(THRESHOLDS_C) - alarm, 2)
 
 
-def train(x: np.ndarray, y: np.ndarray) -> tuple[LinearModel, tuple[float, float]]:
-    """The shipped recipe: fit on everything, margins from a 5-fold out-of-fold pass on the same data."""
-    oof = out_of_fold(x, y, 5, SEED + 1)
-    return fit(x, y), (choose_margin(oof[:, 0], y), choose_margin(oof[:, 1], y))
+def train(data: Captures) -> tuple[LinearModel, np.ndarray]:
+    """The shipped recipe: fit on everything; margins [thresholds, 2 columns] from an inner OOF pass."""
+    oof = out_of_fold(data, INNER_FOLDS, SEED + 1)
+    sites = data.has_sites
+    margins = np.stack(
+        [choose_margins(oof[sites, 0], data.y[sites]), choose_margins(oof[:, 1], data.y)], axis=1
+    )
+    return fit(data), margins
 
 
-def metrics(est: np.ndarray, flag_at: dict[float, np.ndarray], y: np.ndarray) -> dict[str, float]:
-    err = est - y
-    out = {
-        "n": len(y),
-        "bias": float(err.mean()),
-        "mae": float(np.abs(err).mean()),
-        "rmse": float(np.sqrt((err**2).mean())),
+def offset_train(data: Captures) -> tuple[float, np.ndarray]:
+    """The published baseline (face max + constant), with the same margin rule."""
+    oof = np.zeros(len(data.y))
+    for test in group_folds(data.groups, INNER_FOLDS, SEED + 1):
+        oof[test] = data.x[test, 0] + np.mean(data.y[~test] - data.x[~test, 0])
+    return float(np.mean(data.y - data.x[:, 0])), choose_margins(oof, data.y)
+
+
+@dataclass(frozen=True)
+class Nested:
+    est: np.ndarray  # [N] outer out-of-fold estimate
+    margin: np.ndarray  # [N, thresholds] margin the outer-training recipe chose for that capture
+
+
+def nested_cv(data: Captures) -> dict[str, Nested]:
+    n, nt = len(data.y), len(THRESHOLDS_C)
+    out = {name: (np.zeros(n), np.zeros((n, nt))) for name in ("offset", "estimator", "face-max")}
+    for test in group_folds(data.groups, OUTER_FOLDS, SEED):
+        inner = data.take(~test)
+        offset, m_off = offset_train(inner)
+        out["offset"][0][test] = data.x[test, 0] + offset
+        out["offset"][1][test] = m_off
+        model, margins = train(inner)
+        pred = model.predict(data.x[test])
+        sites = data.has_sites[test]
+        out["estimator"][0][test] = runtime_column(pred, sites)
+        out["estimator"][1][test] = np.where(sites[:, None], margins[:, 0], margins[:, 1])
+        out["face-max"][0][test] = pred[:, 1]
+        out["face-max"][1][test] = margins[:, 1]
+    return {name: Nested(est, margin) for name, (est, margin) in out.items()}
+
+
+class Bootstrap:
+    """Subject bootstrap: resample subjects with replacement, each drawn subject brings all its captures."""
+
+    def __init__(self, groups: np.ndarray, reps: int = BOOTSTRAP, seed: int = SEED + 2) -> None:
+        subjects, index = np.unique(groups, return_inverse=True)
+        draws = np.random.default_rng(seed).integers(0, len(subjects), (reps, len(subjects)))
+        counts = np.stack([np.bincount(d, minlength=len(subjects)) for d in draws]).astype(np.float64)
+        self.weights = np.c_[np.ones(len(groups))].T  # row 0: the point estimate (every capture once)
+        self.weights = np.vstack([self.weights, counts[:, index]])  # [1 + reps, N]
+
+    def ratio(self, num: np.ndarray, den: np.ndarray) -> tuple[float, float, float]:
+        """Point value and 95 % percentile interval of sum(w·num) / sum(w·den)."""
+        n, d = self.weights @ num.astype(np.float64), self.weights @ den.astype(np.float64)
+        vals = np.divide(n, d, out=np.full_like(n, np.nan), where=d > 0)
+        lo, hi = np.nanpercentile(vals[1:], [2.5, 97.5])
+        return float(vals[0]), float(lo), float(hi)
+
+
+def screening_figures(
+    boot: Bootstrap, y: np.ndarray, est: np.ndarray, margin: np.ndarray, t_index: int
+) -> dict[str, tuple[float, float, float]]:
+    t = THRESHOLDS_C[t_index]
+    flagged = est >= t - margin[:, t_index]
+    pos = y >= t
+    ones = np.ones(len(y))
+    return {
+        "se": boot.ratio(flagged & pos, pos),
+        "sp": boot.ratio(~flagged & ~pos, ~pos),
+        "flagged": boot.ratio(flagged, ones),
     }
-    for thr, flagged in flag_at.items():
-        pos = y >= thr
-        key = f"{thr:.1f}".replace(".", "_")
-        out[f"se{key}"] = float(flagged[pos].mean()) if pos.any() else float("nan")
-        out[f"sp{key}"] = float((~flagged[~pos]).mean()) if (~pos).any() else float("nan")
-    return out
 
 
-def cross_validate(camera: str, data_dir: Path) -> list[tuple[str, dict[str, float]]]:
-    subjects = load_csv(str(data_dir / f"{camera}_dev.csv")).subjects
-    x, y = feature_matrix(subjects), np.array([s.oral_c for s in subjects])
-    face_mean = x[:, 0]
-    est = {name: np.zeros(len(y)) for name in ("offset", "sites", "face-max")}
-    margin = {name: np.zeros(len(y)) for name in est}
-    for test in folds(len(y), FOLDS, SEED):
-        train_idx = np.setdiff1d(np.arange(len(y)), test)
-        offset = float(np.mean(y[train_idx] - face_mean[train_idx]))
-        est["offset"][test] = face_mean[test] + offset
-        # Same margin rule for the baseline, so the comparison is not margin against no margin.
-        oof_off = np.zeros(len(train_idx))
-        for inner in folds(len(train_idx), 5, SEED + 1):
-            rest = np.setdiff1d(np.arange(len(train_idx)), inner)
-            oof_off[inner] = face_mean[train_idx][inner] + np.mean(
-                y[train_idx][rest] - face_mean[train_idx][rest]
+def _ci(v: tuple[float, float, float], fmt: str = ".3f") -> str:
+    return f"{v[0]:{fmt}} [{v[1]:{fmt}}, {v[2]:{fmt}}]"
+
+
+def ceiling_se(est: np.ndarray, y: np.ndarray, t: float, min_sp: float) -> float:
+    """Best sensitivity at specificity >= min_sp with the cut chosen on these very estimates (optimistic)."""
+    neg = np.sort(est[y < t])
+    cut = neg[int(np.ceil(min_sp * len(neg))) - 1]  # flag strictly above: at least min_sp of negatives below
+    return float(np.mean(est[y >= t] > cut))
+
+
+LABELS = {
+    "offset": "constant offset on the face maximum (published baseline), same margin rule",
+    "estimator": "estimator as the lane runs it (all-sites column; face max + ambient without sites)",
+    "face-max": "estimator, face max + ambient column only",
+}
+
+
+def cv_report(camera: str, data_dir: Path) -> list[str]:
+    data = load_captures(data_dir / f"{camera}_dev.csv")
+    nested = nested_cv(data)
+    boot = Bootstrap(data.groups)
+    y = data.y
+    subjects_febrile = len(np.unique(data.groups[y >= 37.5]))
+    lines = [
+        f"{camera}: {len(y)} captures (rounds {','.join(map(str, SINGLE_PASS_ROUNDS))}) of"
+        f" {len(np.unique(data.groups))} subjects; oral >= 37.5 °C: {int((y >= 37.5).sum())} captures of"
+        f" {subjects_febrile} subjects"
+    ]
+    i373, i375, i380 = (THRESHOLDS_C.index(t) for t in (37.3, 37.5, 38.0))
+    verdict: dict[str, float] = {}
+    for name, res in nested.items():
+        err = res.est - y
+        ones = np.ones(len(y))
+        bias, mae = boot.ratio(err, ones), boot.ratio(np.abs(err), ones)
+        rmse = float(np.sqrt(np.mean(err**2)))
+        lines.append(f"  {LABELS[name]}")
+        lines.append(f"    bias {_ci(bias, '+.3f')} °C   MAE {_ci(mae)} °C   RMSE {rmse:.3f} °C")
+        for ti in (i373, i375, i380):
+            f = screening_figures(boot, y, res.est, res.margin, ti)
+            lines.append(
+                f"    at {THRESHOLDS_C[ti]:.1f} °C: se {_ci(f['se'])}  sp {_ci(f['sp'])}"
+                f"  flagged {_ci(f['flagged'])}  (margin mean {res.margin[:, ti].mean():+.3f} °C)"
             )
-        margin["offset"][test] = choose_margin(oof_off, y[train_idx])
-        model, (m_sites, m_fm) = train(x[train_idx], y[train_idx])
-        pred = model.predict(x[test])
-        est["sites"][test], est["face-max"][test] = pred[:, 0], pred[:, 1]
-        margin["sites"][test], margin["face-max"][test] = m_sites, m_fm
-    rows = []
-    for name in ("offset", "sites", "face-max"):
-        flag_none = {t: est[name] >= t for t in (37.5, 38.0)}
-        flag_margin = {t: est[name] >= t - margin[name] for t in (37.5, 38.0)}
-        label = {"offset": "constant offset on mean face max", "sites": "estimator (all sites)",
-                 "face-max": "estimator (face max + ambient)"}[name]  # fmt: skip
-        rows.append((f"{label}, no margin", metrics(est[name], flag_none, y)))
-        m = metrics(est[name], flag_margin, y)
-        m["margin_mean_c"] = float(margin[name].mean())
-        rows.append((f"{label}, CV-chosen margin", m))
-    return rows
+            if name == "estimator":
+                key = f"{THRESHOLDS_C[ti]:.1f}".replace(".", "_")
+                verdict[f"se{key}"], verdict[f"sp{key}"] = f["se"][0], f["sp"][0]
+        if name == "estimator":
+            verdict["mae"], verdict["abs_bias"] = mae[0], abs(bias[0])
+            per_round = "  ".join(
+                f"round {r}: bias {np.mean(err[data.rounds == r]):+.3f} MAE {np.mean(np.abs(err[data.rounds == r])):.3f}"
+                for r in SINGLE_PASS_ROUNDS
+            )
+            lines.append(f"    per round (°C): {per_round}")
+            lines.append(
+                "    ceiling (cut chosen on these out-of-fold estimates themselves, optimistic):"
+                f" se at sp >= 0.95, 37.5 °C: {ceiling_se(res.est, y, 37.5, 0.95):.3f};"
+                f" se at sp >= 0.93, 37.3 °C: {ceiling_se(res.est, y, 37.3, 0.93):.3f}"
+            )
+    met = {
+        "MAE <= 0.22": verdict["mae"] <= TARGETS["mae"],
+        "|bias| <= 0.05": verdict["abs_bias"] <= TARGETS["abs_bias"],
+        "se37.5 >= 0.90": verdict["se37_5"] >= TARGETS["se37_5"],
+        "sp37.5 >= 0.95": verdict["sp37_5"] >= TARGETS["sp37_5"],
+        "sp37.3 >= 0.93": verdict["sp37_3"] >= TARGETS["sp37_3"],
+    }
+    lines.append("  targets (estimator, point values): " + ", ".join(
+        f"{k} {'met' if ok else 'NOT met'}" for k, ok in met.items()
+    ))  # fmt: skip
+    lines += table_report(camera, data, nested["estimator"], boot)
+    return lines
+
+
+def table_report(camera: str, data: Captures, res: Nested, boot: Bootstrap) -> list[str]:
+    _, shipped = train(data)
+    lines = [
+        f"  {camera} operating points: shipped margins (all data, inner {INNER_FOLDS}-fold OOF) and what the"
+        " rule gave on held-out subjects (nested, estimator as the lane runs it)",
+        "    T °C  margin sites  margin face-max  alarm at (sites)  |  se [95 % CI]           sp [95 % CI]"
+        "           flagged",
+    ]
+    for ti, t in enumerate(THRESHOLDS_C):
+        f = screening_figures(boot, data.y, res.est, res.margin, ti)
+        lines.append(
+            f"    {t:.1f}  {shipped[ti, 0]:+12.2f}  {shipped[ti, 1]:+15.2f}  {t - shipped[ti, 0]:16.2f}  |"
+            f"  {_ci(f['se'])}  {_ci(f['sp'])}  {f['flagged'][0]:.3f}"
+        )
+    return lines
 
 
 def print_cv(data_dir: Path) -> None:
     print(
-        f"# subject-level {FOLDS}-fold CV (seed {SEED});"
-        " margins chosen by inner 5-fold CV on each training fold"
+        "# Single-pass captures: each imaging round 1-3 of a subject is one passenger with its own features;"
+        f" round {POST_ORAL_ROUND} (taken right after the oral thermometer) is excluded.\n"
+        f"# Nested subject-grouped CV: outer {OUTER_FOLDS} folds (seed {SEED}); in each outer training fold"
+        f" the model is fitted and the margins chosen from an inner {INNER_FOLDS}-fold out-of-fold pass.\n"
+        f"# 95 % intervals: subject bootstrap ({BOOTSTRAP} resamples of subjects with all their captures)."
+        " Truth: aveOralM >= T.\n"
+        f"# Margin rule: {RULE}."
     )
-    header = f"{'camera':6} {'method':52} {'n':>4} {'bias':>7} {'MAE':>6} {'RMSE':>6} " + " ".join(
-        f"{k:>7}" for k in ("se37.5", "sp37.5", "se38.0", "sp38.0", "margin")
-    )
-    print(header)
     for camera in CAMERAS:
-        for label, m in cross_validate(camera, data_dir):
+        print("\n".join(cv_report(camera, data_dir)))
+
+
+def explore(data_dir: Path) -> None:
+    """Recipes compared on single-pass captures (10-fold subject-grouped OOF, no margin): evidence only."""
+
+    def ridge_on(cols: list[int], sq: bool) -> object:
+        def fitter(tr: Captures) -> object:
+            knot = float(np.median(tr.x[:, 0]))
+            xa = augment(tr.x, knot) if sq else tr.x
+            use = [*cols, xa.shape[1] - 1] if sq else cols
+            w, b = _ridge(xa, tr.y, tuple(use))
+            return lambda x: (augment(x, knot) if sq else x) @ w + b
+
+        return fitter
+
+    def huber_on(cols: list[int], delta: float = 0.3) -> object:
+        def fitter(tr: Captures) -> object:
+            z = np.c_[np.ones(len(tr.y)), tr.x[:, cols]]
+            wts = np.ones(len(tr.y))
+            for _ in range(50):  # iteratively reweighted least squares
+                beta = np.linalg.lstsq(z * np.sqrt(wts)[:, None], tr.y * np.sqrt(wts), rcond=None)[0]
+                r = np.abs(tr.y - z @ beta)
+                wts = np.where(r <= delta, 1.0, delta / np.maximum(r, 1e-9))
+            return lambda x: np.c_[np.ones(len(x)), x[:, cols]] @ beta
+
+        return fitter
+
+    def offset(tr: Captures) -> object:
+        c = float(np.mean(tr.y - tr.x[:, 0]))
+        return lambda x: x[:, 0] + c
+
+    recipes = {
+        "constant offset on face max": offset,
+        "ridge: face max + ambient": ridge_on([0, 4], False),
+        "ridge: face max, canthus, forehead max, ambient": ridge_on([0, 1, 2, 4], False),
+        "ridge: all five features": ridge_on([0, 1, 2, 3, 4], False),
+        "Huber (delta 0.3): all five features": huber_on([0, 1, 2, 3, 4]),
+        "ridge: face max + ambient + squared excess": ridge_on([0, 4], True),
+        "ridge: all five + squared excess (shipped)": ridge_on([0, 1, 2, 3, 4], True),
+    }
+    print("# 10-fold subject-grouped out-of-fold, single-pass captures, no margin; 'ceiling' = best se at")
+    print("# sp >= 0.95 (37.5 °C) with the cut chosen on the same estimates (an optimistic upper bound).")
+    both = {c: load_captures(data_dir / f"{c}_dev.csv") for c in CAMERAS}
+    for camera, data in both.items():
+        for label, fitter in recipes.items():
+            est = np.zeros(len(data.y))
+            for test in group_folds(data.groups, OUTER_FOLDS, SEED):
+                est[test] = fitter(data.take(~test))(data.x[test])  # type: ignore[operator]
+            err = est - data.y
             print(
-                f"{camera:6} {label:52} {m['n']:>4} {m['bias']:>+7.3f} {m['mae']:>6.3f} {m['rmse']:>6.3f} "
-                f"{m['se37_5']:>7.3f} {m['sp37_5']:>7.3f} {m['se38_0']:>7.3f} {m['sp38_0']:>7.3f} "
-                f"{m.get('margin_mean_c', 0.0):>7.3f}"
+                f"{camera:5} {label:48} bias {err.mean():+.3f}  MAE {np.abs(err).mean():.3f}"
+                f"  ceiling se37.5 {ceiling_se(est, data.y, 37.5, 0.95):.3f}"
             )
+    # Pooled: one model for both cameras (subjects are different people, groups kept apart).
+    pooled = Captures(
+        np.vstack([d.x for d in both.values()]),
+        np.concatenate([d.y for d in both.values()]),
+        np.concatenate([d.groups + 10_000 * i for i, d in enumerate(both.values())]),
+        np.concatenate([d.rounds for d in both.values()]),
+        np.concatenate([d.has_sites for d in both.values()]),
+    )
+    est = runtime_column(out_of_fold(pooled, OUTER_FOLDS, SEED), pooled.has_sites)
+    for i, (camera, data) in enumerate(both.items()):
+        mask = (pooled.groups >= 10_000 * i) & (pooled.groups < 10_000 * (i + 1))
+        err = est[mask] - data.y
+        print(
+            f"{camera:5} {'pooled FLIR+ICI model, shipped recipe':48} bias {err.mean():+.3f}"
+            f"  MAE {np.abs(err).mean():.3f}  ceiling se37.5 {ceiling_se(est[mask], data.y, 37.5, 0.95):.3f}"
+        )
 
 
-def build_onnx(model: LinearModel, margins: tuple[float, float], camera: str, data_sha256: str) -> bytes:
+def build_onnx(model: LinearModel, camera: str, data_sha256: str) -> bytes:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -242,8 +458,9 @@ def build_onnx(model: LinearModel, margins: tuple[float, float], camera: str, da
     meta = {
         "features": json.dumps(list(FEATURES)),
         "face_max_knot_c": f"{model.knot_c:.4f}",
-        "outputs": json.dumps(["sites", "face-max"]),
-        "decision_margin_c": json.dumps(list(margins)),
+        "outputs": json.dumps(list(COLUMNS)),
+        "unit": "single-pass capture (one imaging round; post-oral round excluded)",
+        "operating_points": "beside this file: <stem>.operating_points.json",
         "camera": camera,
         "training_data_sha256": data_sha256,
         "target": "aveOralM (oral, monitor mode), °C",
@@ -255,37 +472,55 @@ def build_onnx(model: LinearModel, margins: tuple[float, float], camera: str, da
     return proto.SerializeToString()
 
 
+def table_json(camera: str, margins: np.ndarray, model_blob: bytes, data: Captures) -> str:
+    table = {
+        "camera": camera,
+        "model": f"core_estimator_{camera.lower()}.onnx",
+        "model_sha256": hashlib.sha256(model_blob).hexdigest(),
+        "alarm": "flag when core_c >= threshold_c - margin_c",
+        "rule": RULE,
+        "truth": "aveOralM >= threshold_c",
+        "training": {
+            "unit": "single-pass capture",
+            "rounds": list(SINGLE_PASS_ROUNDS),
+            "captures": len(data.y),
+            "subjects": len(np.unique(data.groups)),
+            "inner_folds": INNER_FOLDS,
+            "seed": SEED + 1,
+        },
+        "thresholds_c": list(THRESHOLDS_C),
+        "margin_c": {col: [float(m) for m in margins[:, i]] for i, col in enumerate(COLUMNS)},
+    }
+    return json.dumps(table, indent=1, ensure_ascii=False) + "\n"
+
+
 def export(data_dir: Path, out_dir: Path) -> list[Path]:
     written = []
     for camera in CAMERAS:
         path = data_dir / f"{camera}_dev.csv"
-        subjects = load_csv(str(path)).subjects
-        x, y = feature_matrix(subjects), np.array([s.oral_c for s in subjects])
-        model, margins = train(x, y)
-        blob = build_onnx(model, margins, camera, hashlib.sha256(path.read_bytes()).hexdigest())
+        data = load_captures(path)
+        model, margins = train(data)
+        blob = build_onnx(model, camera, hashlib.sha256(path.read_bytes()).hexdigest())
         target = model_path(camera, out_dir)
         target.write_bytes(blob)
-        written.append(target)
-        print(f"{camera}: wrote {target} ({len(blob)} bytes), margins sites/face-max {margins} °C")
+        table_path(target).write_text(table_json(camera, margins, blob, data), encoding="utf-8")
+        written += [target, table_path(target)]
+        print(f"{camera}: wrote {target} ({len(blob)} bytes) and {table_path(target).name}")
     return written
 
 
 def check(data_dir: Path, tmp_dir: Path) -> float:
-    """Largest |regenerated − shipped| prediction over both cameras' dev subjects, °C."""
+    """Largest |regenerated − shipped| prediction over both cameras' captures, °C; tables must be equal."""
     from edge.screening.estimator import CoreEstimator
 
     export(data_dir, tmp_dir)
     worst = 0.0
     for camera in CAMERAS:
-        subjects = load_csv(str(data_dir / f"{camera}_dev.csv")).subjects
-        x = feature_matrix(subjects)
-        shipped = CoreEstimator(camera).predict(x)
-        fresh = CoreEstimator(camera, path=model_path(camera, tmp_dir))
-        worst = max(worst, float(np.abs(shipped - fresh.predict(x)).max()))
-        if CoreEstimator(camera).margins_c != fresh.margins_c:
-            raise SystemExit(
-                f"{camera}: margins differ: {CoreEstimator(camera).margins_c} vs {fresh.margins_c}"
-            )
+        x = load_captures(data_dir / f"{camera}_dev.csv").x
+        shipped, fresh = CoreEstimator(camera), CoreEstimator(camera, path=model_path(camera, tmp_dir))
+        worst = max(worst, float(np.abs(shipped.predict(x) - fresh.predict(x)).max()))
+        if shipped.operating_points.margins_c != fresh.operating_points.margins_c:
+            raise SystemExit(f"{camera}: the regenerated operating-point table differs from the shipped one")
     return worst
 
 
@@ -294,13 +529,16 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
-    parser.add_argument("--cv", action="store_true", help="print the cross-validation report")
-    parser.add_argument("--export", action="store_true", help="write models/core_estimator_<camera>.onnx")
+    parser.add_argument("--cv", action="store_true", help="print the nested cross-validation report")
+    parser.add_argument("--explore", action="store_true", help="print the recipe comparison")
+    parser.add_argument("--export", action="store_true", help="write the .onnx files and their tables")
     parser.add_argument("--check", action="store_true", help="regenerate into a temp dir and compare")
     parser.add_argument("--out-dir", type=Path, default=REPO / "models")
     args = parser.parse_args(argv)
-    if not (args.cv or args.export or args.check):
-        parser.error("choose --cv, --export and/or --check")
+    if not (args.cv or args.explore or args.export or args.check):
+        parser.error("choose --cv, --explore, --export and/or --check")
+    if args.explore:
+        explore(args.data_dir)
     if args.cv:
         print_cv(args.data_dir)
     if args.export:
@@ -310,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with tempfile.TemporaryDirectory() as tmp:
             worst = check(args.data_dir, Path(tmp))
-        print(f"max |regenerated − shipped| = {worst:.2e} °C")
+        print(f"max |regenerated − shipped| = {worst:.2e} °C; operating-point tables identical")
         return 0 if worst <= 1e-4 else 1
     return 0
 

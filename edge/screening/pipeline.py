@@ -138,7 +138,7 @@ def assess_passenger(
         if estimator is None:
             raise ValueError("the trained estimator was requested but not loaded")
         features = passenger_features(readings, settings.ambient_c)
-        est = estimator.estimate(features)
+        est = estimator.estimate(features, settings.threshold_c)
         core_c, margin_c, label = est.core_c, est.margin_c, est.model
         numbers.update({k: round(v, 3) for k, v in est.features.items()})
     else:

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from edge.screening.decision import DecisionSettings
+from edge.screening.operating_points import check_threshold
 from edge.strict import StrictModel
 
 
@@ -74,7 +75,8 @@ class ScreeningSettings(StrictModel):
         default=37.3,
         ge=34.0,
         le=39.0,
-        description="Core-temperature alarm threshold, °C (IEC 80601-2-59: 34–39).",
+        description="Core-temperature alarm threshold, °C (IEC 80601-2-59: 34–39). With the trained"
+        " estimator it must be a row of the estimator's operating-point table: 36.5–38.0 in 0.1 steps.",
     )
     skin_to_core_offset_c: float = Field(
         default=1.3,
@@ -211,3 +213,11 @@ class ScreeningSettings(StrictModel):
     )
     decision: DecisionSettings = Field(default=DecisionSettings(), description="Decision policy.")
     reference: ReferenceSettings = Field(default=ReferenceSettings(), description="Blackbody (ETRS).")
+
+    @model_validator(mode="after")
+    def _threshold_has_an_operating_point(self) -> ScreeningSettings:
+        # The trained estimator decides with the margin of this threshold's row in its table (beside the
+        # .onnx); a threshold without a row would have no validated operating point.
+        if self.estimator != "offset":
+            check_threshold(self.threshold_c, self.estimator_camera, self.estimator_path)
+        return self
