@@ -377,6 +377,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(tmp)
         key_file = work / "site.key"
         key_file.write_bytes(os.urandom(32))
+        key_file.chmod(0o600)
         broker = LocalBroker().start()
         if broker.kind != "mosquitto":
             print("warning: Mosquitto is not installed; the soak runs against amqtt", file=sys.stderr)

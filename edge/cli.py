@@ -20,6 +20,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "edge.outbox_cli",
     "edge.watch",
     "edge.web.web_cli",
+    "edge.lists_cli",
 )
 
 
@@ -57,10 +58,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
+    from edge.config_check import check_files
+
     config = _load_or_report(args.file)
     if config is None:
         return EX_CONFIG
-    print(f"{args.file}: OK: {summary(config)}")
+    errors, warnings = check_files(config)
+    if errors:
+        print(ConfigError(str(args.file), errors).render(), file=sys.stderr)
+        return EX_CONFIG
+    for warning in warnings:  # exit 0 all the same: the service runs, degraded, and says so
+        print(f"{args.file}: warning: {warning}", file=sys.stderr)
+    print(f"{args.file}: OK{' with warnings' if warnings else ''}: {summary(config)}")
     return 0
 
 

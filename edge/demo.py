@@ -74,6 +74,7 @@ def run_demo(passenger_count: int = 20) -> int:
         work = Path(tmp)
         key_file = work / "site.key"
         key_file.write_bytes(os.urandom(32))
+        key_file.chmod(0o600)
         broker = LocalBroker().start()
         lane = SimulatedLane("lane-1", passengers, work, clock).start()
         protocol = "5" if broker.kind == "mosquitto" else "3.1.1"  # amqtt speaks MQTT 3.1.1 only

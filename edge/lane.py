@@ -44,7 +44,7 @@ class Lane:
         rules: RulesSettings,
         join_window_s: float,
         rule_lists: RuleListStore,
-        pseudonymise: Callable[[str], str],
+        pseudonymise: Callable[[str], str | None],
         sink: PassengerSink,
     ) -> None:
         self.lane_id = lane_id
@@ -70,7 +70,7 @@ class Lane:
         lane_config: Any,
         app_config: Any,
         rule_lists: RuleListStore,
-        pseudonymise: Callable[[str], str],
+        pseudonymise: Callable[[str], str | None],
         sink: PassengerSink,
     ) -> Lane:
         thermal = build_device(f"{lane_config.id}.thermal", lane_config.thermal)
@@ -162,11 +162,16 @@ class Lane:
             passengers += self.joiner.add_scan(scan, passenger_in_view=self.screener.passengers_in_view > 0)
         try:
             frame = self.frames.get(timeout=timeout_s)
-            self.counters["frames"] += 1
-            for m in self.screener.process(frame, self._visible_for(frame)):
-                passengers += self.joiner.add_measurement(m)
         except queue.Empty:
-            pass
+            frame = None
+        if frame is not None:
+            self.counters["frames"] += 1
+            try:
+                for m in self.screener.process(frame, self._visible_for(frame)):
+                    passengers += self.joiner.add_measurement(m)
+            except Exception:  # one bad frame: the passengers already joined this step still get decided
+                self.counters["worker_errors"] += 1
+                log.exception("lane %s: error processing a frame; continuing", self.lane_id)
         now = time.monotonic()
         # End idle tracks by the clock only once the queue is drained: a worker that fell behind (a slow disk
         # commit) must judge queued frames by their own time, or it splits a passenger in two.
@@ -175,7 +180,19 @@ class Lane:
                 passengers += self.joiner.add_measurement(m)
         passengers += self.joiner.expire(now)
         for p in passengers:
+            self._decide_safely(p)
+
+    def _decide_safely(self, p: Passenger) -> None:
+        """One try per passenger: a fault deciding one must not discard the others of the same step."""
+        try:
             self._decide(p)
+        except Exception:
+            self.counters["worker_errors"] += 1
+            log.exception("lane %s: error deciding a passenger; continuing with the others", self.lane_id)
+
+    def error_counters(self) -> dict[str, int]:
+        """What this lane lost or survived since start: reported in status."""
+        return {key: self.counters[key] for key in ("worker_errors", "frames_dropped")}
 
     def _visible_for(self, frame: ThermalFrame) -> np.ndarray | None:
         """The visible picture taken within 0.2 s of the thermal frame, if any: an older one would misplace faces."""
@@ -193,9 +210,9 @@ class Lane:
                 break
         for m in self.screener.flush(float("inf")):
             for p in self.joiner.add_measurement(m):
-                self._decide(p)
+                self._decide_safely(p)
         for p in self.joiner.drain():
-            self._decide(p)
+            self._decide_safely(p)
 
     def _decide(self, p: Passenger) -> None:
         m, doc = p.measurement, p.scan.document if p.scan else None

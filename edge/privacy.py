@@ -12,7 +12,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
+import os
 import re
+import stat
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -28,9 +31,9 @@ MIN_KEY_BYTES = 16
 class PrivacySettings(StrictModel):
     hmac_key_file: Path | None = Field(
         default=None,
-        description="File holding the site key for pseudonymising ID numbers (≥ 16 bytes, kept outside "
-        "the config, e.g. $CREDENTIALS_DIRECTORY/site-key). Without it the service generates a per-appliance key "
-        "in its state directory (pseudonyms then differ between appliances).",
+        description="File holding the site key for pseudonymising ID numbers: its bytes exactly (≥ 16), "
+        "mode 0600 or stricter, kept outside the config, e.g. $CREDENTIALS_DIRECTORY/site-key. Without a "
+        "usable key the service still screens but publishes alerts with the identity withheld.",
     )
     key_id: str = Field(
         default="k1",
@@ -49,7 +52,36 @@ class PrivacySettings(StrictModel):
 
 
 class KeyFileError(ValueError):
-    """The site key file is missing, unreadable or too short; the message names the file."""
+    """The site key file is missing, unreadable, refused or too short; the message names the file."""
+
+
+MAX_KEY_FILE_BYTES = 4096
+_CHECK_MESSAGE = b"checkpoint-edge site key check"
+
+
+def read_key_file(path: Path) -> bytes:
+    """The file's bytes, exactly: a key from `head -c 32 /dev/urandom` may begin or end with a whitespace byte.
+
+    Refused like ssh refuses a private key when group or others may read it: the site key reverses pseudonyms.
+    """
+    try:
+        with path.open("rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            key = f.read(MAX_KEY_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise KeyFileError(f"site key file {path} does not exist") from None
+    except OSError as error:
+        raise KeyFileError(f"site key file {path} cannot be read: {error.strerror or error}") from None
+    if mode & 0o077:
+        raise KeyFileError(
+            f"site key file {path} is readable by group or others (mode {stat.S_IMODE(mode):04o}); "
+            f"refused: chmod 600 {path}"
+        )
+    if not key:
+        raise KeyFileError(f"site key file {path} is empty")
+    if len(key) > MAX_KEY_FILE_BYTES:
+        raise KeyFileError(f"site key file {path} is larger than {MAX_KEY_FILE_BYTES} bytes: not a key")
+    return key
 
 
 def normalise_id_number(number: str) -> str:
@@ -74,16 +106,9 @@ class Pseudonymiser:
 
     @classmethod
     def from_file(cls, path: Path | str, key_id: str = "k1") -> Pseudonymiser:
-        """Read the key (surrounding whitespace stripped, so `echo … > file` works)."""
+        """Read the key: every byte of the file, a trailing newline included (see `read_key_file`)."""
         file = Path(path)
-        try:
-            key = file.read_bytes().strip()
-        except FileNotFoundError:
-            raise KeyFileError(f"site key file {file} does not exist") from None
-        except OSError as error:
-            raise KeyFileError(f"site key file {file} cannot be read: {error.strerror or error}") from None
-        if not key:
-            raise KeyFileError(f"site key file {file} is empty")
+        key = read_key_file(file)
         try:
             return cls(key, key_id)
         except KeyFileError as error:
@@ -93,25 +118,24 @@ class Pseudonymiser:
         digest = hmac.new(self._key, normalise_id_number(number).encode("utf-8"), hashlib.sha256)
         return f"{self.key_id}:{digest.hexdigest()}"
 
+    def key_check(self) -> str:
+        """A short value that shows whether two appliances hold the same key without revealing it."""
+        return hmac.new(self._key, _CHECK_MESSAGE, hashlib.sha256).hexdigest()[:12]
+
     def __repr__(self) -> str:  # never show the key
         return f"Pseudonymiser(key_id={self.key_id!r})"
 
 
 def mask_id_number(number: str) -> str:
-    """Display form keeping the first 6 (region) and last 2 characters: `320102**********1X`.
+    """Display form keeping only the region: `320102************`.
 
-    Short numbers (passports, 8–9 characters) keep proportionally less so that at least half is hidden.
+    Nothing of the tail is shown: the check character and sequence digits, with the region, would narrow a
+    brute-force search of the pseudonym (see docs/install.md, threat model). Short numbers (passports) keep at
+    most a third.
     """
     canonical = normalise_id_number(number)
-    length = len(canonical)
-    if length == 0:
-        return ""
-    keep_head, keep_tail = 6, 2
-    while keep_head + keep_tail > length // 2 and keep_head > 0:
-        keep_head -= 1
-    if keep_head + keep_tail > length // 2:
-        keep_tail = max(0, length // 2 - keep_head)
-    return canonical[:keep_head] + "*" * (length - keep_head - keep_tail) + canonical[length - keep_tail :]
+    keep_head = min(6, len(canonical) // 3)
+    return canonical[:keep_head] + "*" * (len(canonical) - keep_head)
 
 
 def identity_for_alert(
@@ -144,3 +168,55 @@ def snapshot_for_alert(png: bytes | None, settings: PrivacySettings) -> str | No
     if not png.startswith(b"\x89PNG\r\n\x1a\n") or len(png) > settings.snapshot_max_bytes:
         return None
     return base64.b64encode(png).decode("ascii")
+
+
+log = logging.getLogger(__name__)
+
+
+class SiteKey:
+    """The site key as the service holds it: a pseudonymiser, or the reason identities are withheld.
+
+    A missing or refused key never stops screening (temperatures still protect the station); it only
+    withholds the identity from alerts and says why, in status and in the log at every start. No key is ever
+    invented: a per-appliance key would make the centre's watch list silently never match.
+    """
+
+    def __init__(self, settings: PrivacySettings) -> None:
+        self.key_id = settings.key_id
+        self.source = str(settings.hmac_key_file) if settings.hmac_key_file else "none"
+        self.pseudonymiser: Pseudonymiser | None = None
+        self.problem: str | None = None
+        if settings.hmac_key_file is None:
+            self.problem = "privacy.hmac_key_file is not set"
+        else:
+            try:
+                self.pseudonymiser = Pseudonymiser.from_file(settings.hmac_key_file, settings.key_id)
+            except KeyFileError as exc:
+                self.problem = str(exc)
+
+    @property
+    def held_key_ids(self) -> frozenset[str]:
+        return frozenset({self.key_id}) if self.pseudonymiser else frozenset()
+
+    def pseudonymise(self, number: str) -> str | None:
+        return self.pseudonymiser.pseudonymise(number) if self.pseudonymiser else None
+
+    def log_state(self) -> None:
+        if self.problem:
+            log.error("site key unusable, alerts are published with the identity withheld: %s", self.problem)
+        else:
+            log.info("site key %s loaded from %s", self.key_id, self.source)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "key_source": self.source,
+            "key_check": self.pseudonymiser.key_check() if self.pseudonymiser else None,
+            "identity": "withheld" if self.problem else "pseudonymised",
+            "problem": self.problem,
+        }
+
+
+def site_key_problem(settings: PrivacySettings) -> str | None:
+    """For `check-config` (a warning) and `selftest` (a failure): why identities would be withheld, or None."""
+    return SiteKey(settings).problem

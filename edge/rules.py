@@ -54,7 +54,13 @@ class RulesSettings(StrictModel):
     )
     lists_file: Path | None = Field(
         None,
-        description="JSON list file (version, key_regions, watch_list) re-read whenever it is replaced.",
+        description="Signed JSON list document (see docs/contract.md, rule lists) re-read whenever it is "
+        "replaced; applied only when its signature and version check out.",
+    )
+    lists_public_key_file: Path | None = Field(
+        None,
+        description="PEM file with the centre's Ed25519 list-signing public key(s) "
+        "(`checkpoint-edge lists keygen` makes a pair). Without it every list file or list update is refused.",
     )
     health_code_actions: dict[str, str] = Field(
         default_factory=lambda: {"yellow": "guide_to_service_point", "red": "medical_referral"},

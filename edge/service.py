@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from edge import __version__
 from edge.alerts import build_alert
 from edge.config import AppConfig, config_hash
+from edge.config_check import plaintext_warning
 from edge.lane import Lane
+from edge.list_signing import ListKeyError, load_public_keys
 from edge.outbox import Outbox
 from edge.passengers import Passenger
-from edge.privacy import Pseudonymiser
+from edge.privacy import SiteKey
 from edge.rule_lists import RuleListStore
 from edge.rules import Decision
 from edge.statistics import StatisticsPublisher
@@ -26,18 +29,15 @@ from edge.web.server import WebServer
 log = logging.getLogger(__name__)
 
 
-def load_pseudonymiser(config: AppConfig) -> Pseudonymiser:
-    key_file = config.privacy.hmac_key_file
-    if key_file is None:
-        # No site key configured: use a per-appliance random key so numbers never leave in clear; the centre
-        # can still de-duplicate within this device; a site key shared by all devices is the documented setup.
-        key_file = config.storage.state_dir / "pseudonym.key"
-        if not key_file.exists():
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(os.urandom(32))
-            log.warning("privacy.hmac_key_file not set: generated a per-device key at %s", key_file)
-    return Pseudonymiser.from_file(key_file, key_id=config.privacy.key_id)
+def load_trusted_list_keys(config: AppConfig) -> tuple[dict[str, Ed25519PublicKey], str | None]:
+    """The centre's list-signing keys, or none and the reason (then every list update is refused, counted)."""
+    path = config.rules.lists_public_key_file
+    if path is None:
+        return {}, None
+    try:
+        return load_public_keys(path), None
+    except ListKeyError as exc:
+        return {}, str(exc)
 
 
 class Service:
@@ -45,23 +45,36 @@ class Service:
         self.config = config
         self.stop_event = threading.Event()
         config.storage.state_dir.mkdir(parents=True, exist_ok=True)
-        self.pseudonymiser = load_pseudonymiser(config)
+        self.site_key = SiteKey(config.privacy)
+        self.pseudonymiser = self.site_key.pseudonymiser
         self.outbox = Outbox(
             Path(config.storage.state_dir) / "outbox.sqlite3", config.storage.outbox_max_mb << 20
         )
         self.totals: Counter[str] = Counter()
+        self.supervisor_errors = 0  # housekeeping faults the supervisor survived (see Supervisor.run)
         self._totals_lock = threading.Lock()
-        self.rule_lists = RuleListStore(config.rules.key_regions, config.rules.lists_file)
+        trusted, trust_problem = load_trusted_list_keys(config)
+        if trust_problem:
+            log.error("rule-list updates cannot be verified and will be refused: %s", trust_problem)
+        self.rule_lists = RuleListStore(
+            config.rules.key_regions,
+            config.rules.lists_file,
+            trusted_keys=trusted,
+            held_key_ids=self.site_key.held_key_ids,
+            state_file=config.storage.state_dir / "lists.applied.json",
+            trust_problem=trust_problem,
+        )
         self.lists_topic = f"{config.broker.topic_prefix}/{config.site_id}/lists"
         self.statistics = StatisticsPublisher(
             config.site_id, config.device_id, [lane.id for lane in config.lanes], self.outbox
         )
         self.lanes = [
-            Lane.from_config(
-                lane, config, self.rule_lists, self.pseudonymiser.pseudonymise, self._on_passenger
-            )
+            Lane.from_config(lane, config, self.rule_lists, self.site_key.pseudonymise, self._on_passenger)
             for lane in config.lanes
         ]
+        self._lists_thread = threading.Thread(
+            target=self.rule_lists.run, args=(self.stop_event,), name="rule-lists", daemon=True
+        )
         self.uplink = Uplink(
             config.broker,
             self.outbox,
@@ -69,7 +82,7 @@ class Service:
             config.device_id,
             status_provider=self.status,
             # Retained, versioned key-region and watch lists for the whole site, from the central system.
-            subscriptions={self.lists_topic: lambda raw: self.rule_lists.apply(raw, "mqtt")},
+            subscriptions={self.lists_topic: lambda raw: self.rule_lists.submit(raw, "mqtt")},
         )
         # Operator display, technician console, /metrics: own threads, reading this service's snapshots only.
         self.web = WebServer(config.web, lambda: self)
@@ -89,7 +102,7 @@ class Service:
             passenger,
             decision,
             self.config.privacy,
-            self.pseudonymiser,
+            self.pseudonymiser,  # type: ignore[arg-type]  # None withholds the identity
         )
         self.outbox.append("alert", payload)
         with self._totals_lock:
@@ -108,6 +121,11 @@ class Service:
             "devices": {d.device_id: d.status() for lane in self.lanes for d in lane.devices},
             "lanes": {lane.lane_id: lane.health() for lane in self.lanes},
             "rule_lists": self.rule_lists.status(),
+            "privacy": self.site_key.status(),
+            "counters": {
+                "supervisor_errors": self.supervisor_errors,
+                "lanes": {lane.lane_id: lane.error_counters() for lane in self.lanes},
+            },
         }
 
     def summary_line(self) -> str:
@@ -124,6 +142,7 @@ class Service:
             + (f"; degraded: {', '.join(degraded)}" if degraded else "")
             + f"; screened {self.totals['screened']}, alerts {self.totals['alerts']}"
             + f"; outbox {depth} pending; broker {'connected' if uplink.get('connected') else 'disconnected'}"
+            + (f"; identity withheld: {self.site_key.problem}" if self.site_key.problem else "")
         )
 
     def tick(self) -> None:
@@ -146,6 +165,11 @@ class Service:
         return stale
 
     def start(self) -> None:
+        self.site_key.log_state()
+        plaintext = plaintext_warning(self.config)
+        if plaintext:
+            log.warning("%s", plaintext)
+        self._lists_thread.start()
         self.uplink.start()
         self.web.start()
         for lane in self.lanes:
@@ -166,6 +190,8 @@ class Service:
         stuck = [
             name for lane in self.lanes for name in lane.join(max(0.1, deadline - time.monotonic() - 1.0))
         ]
+        if self._lists_thread.is_alive():
+            self._lists_thread.join(max(0.1, deadline - time.monotonic() - 1.0))
         if stuck:
             log.error("threads did not stop in time: %s", ", ".join(stuck))
         self.statistics.flush()

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from edge.config import AppConfig, ConfigError, config_hash, load_config
-from edge.privacy import KeyFileError
+from edge.privacy import KeyFileError, site_key_problem
 from edge.service import Service
 from edge.uplink import UplinkConfigError
 
@@ -93,10 +93,14 @@ class Supervisor:
         next_ping = 0.0
         last_status = ""
         while not self.stop_requested.wait(min(0.5, period_s)):
-            if self.reload_requested.is_set():
-                self.reload_requested.clear()
-                self.reload()
-            self.service.tick()
+            try:
+                if self.reload_requested.is_set():
+                    self.reload_requested.clear()
+                    self.reload()
+                self.service.tick()
+            except Exception:  # one bad item must not end the loop that keeps systemd's watchdog fed
+                self.service.supervisor_errors += 1
+                log.exception("supervisor: housekeeping failed; continuing")
             now = time.monotonic()
             if now >= next_ping:
                 next_ping = now + period_s
@@ -140,6 +144,12 @@ class Supervisor:
         except ConfigError as exc:
             log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.errors))
             self.notifier.notify(f"STATUS=reload refused: {exc.errors[0]}")
+            return False
+        key_problem = site_key_problem(new_config.privacy)
+        if key_problem and self.service.site_key.problem is None:
+            # Never trade a working site key for none: the running configuration keeps identities usable.
+            log.error("reload refused, keeping the running configuration: %s", key_problem)
+            self.notifier.notify(f"STATUS=reload refused: {key_problem}")
             return False
         if config_hash(new_config) == config_hash(self.service.config):
             log.info("reload: configuration unchanged")

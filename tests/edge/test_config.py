@@ -140,14 +140,29 @@ def test_example_config_is_generated_from_the_models() -> None:
     assert current == render_example(), "config/example.toml is stale: python -m edge.config_example > it"
 
 
-def test_run_with_a_missing_key_file_exits_78_naming_the_file(tmp_path: Path) -> None:
+def test_check_config_warns_about_a_missing_key_file_and_still_passes(tmp_path: Path) -> None:
+    """The service screens without a site key (identities withheld), so ExecStartPre must let it start."""
     text = (
         MINIMAL
         + f'[storage]\nstate_dir = "{tmp_path / "state"}"\n[privacy]\nhmac_key_file = "{tmp_path / "nope.key"}"\n'
     )
-    result = run_cli("run", "--config", str(write(tmp_path, text)))
+    result = run_cli("check-config", str(write(tmp_path, text)))
+    assert result.returncode == 0
+    assert "warning: privacy.hmac_key_file: site key file" in result.stderr and "nope.key" in result.stderr
+
+
+def test_check_config_names_the_missing_site_key_of_the_example() -> None:
+    result = run_cli("check-config", str(REPO / "config" / "example.toml"))
+    assert result.returncode == 0, result.stderr
+    assert "/run/credentials/checkpoint-edge.service/site-key does not exist" in result.stderr
+    assert "withhold identities" in result.stderr
+
+
+def test_check_config_refuses_a_missing_ca_file(tmp_path: Path) -> None:
+    text = MINIMAL + f'[broker.tls]\nca_file = "{tmp_path / "ca.pem"}"\n'
+    result = run_cli("check-config", str(write(tmp_path, text)))
     assert result.returncode == EX_CONFIG
-    assert "nope.key" in result.stderr
+    assert "broker.tls: TLS CA file" in result.stderr and "ca.pem" in result.stderr
 
 
 def test_run_with_a_missing_ca_file_exits_78_naming_the_file(tmp_path: Path) -> None:

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.config import AppConfig, load_config
 from edge.contract import validate_message
+from edge.list_signing import sign
 from edge.privacy import Pseudonymiser
 from edge.simulation import ScriptedPassenger, SimulatedLane, appliance_config
 
@@ -78,7 +81,10 @@ class SimulatedCheckpoint:
         self.scenes = scenes
         self.key_file = tmp_path / "site.key"
         self.key_file.write_bytes(os.urandom(32))
+        self.key_file.chmod(0o600)
         self.pseudonymiser = Pseudonymiser.from_file(self.key_file)
+        centre_key = write_centre_public_key(tmp_path / "centre-lists.pub")
+        rules_extra = f'lists_public_key_file = "{centre_key}"\n' + rules_extra
         self.lanes = [
             SimulatedLane(f"lane-{i + 1}", scene, tmp_path, self.clock).start()
             for i, scene in enumerate(scenes)
@@ -107,8 +113,30 @@ class SimulatedCheckpoint:
             lane.stop()
 
 
-def write_lists(path: Path, version: str, key_regions: list[dict[str, Any]], watch: list[str]) -> None:
+# The centre's list-signing key for every test of this session (tests sign what they publish with it).
+CENTRE_LISTS_KEY = Ed25519PrivateKey.generate()
+
+
+def write_centre_public_key(path: Path) -> Path:
+    path.write_bytes(
+        CENTRE_LISTS_KEY.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return path
+
+
+def signed_lists(
+    version: int,
+    key_regions: list[dict[str, Any]],
+    watch: list[str],
+    key: Ed25519PrivateKey = CENTRE_LISTS_KEY,
+) -> bytes:
     body = {"version": version, "key_regions": key_regions, "watch_list": [{"id_hmac": h} for h in watch]}
+    return json.dumps(sign(body, key), separators=(",", ":")).encode()
+
+
+def write_lists(path: Path, version: int, key_regions: list[dict[str, Any]], watch: list[str]) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(body))
+    tmp.write_bytes(signed_lists(version, key_regions, watch))
     tmp.replace(path)

@@ -40,7 +40,7 @@ def test_four_lane_crowd_gives_exactly_the_expected_alerts_and_statistics(
     watched = [scene[WATCHED].id_number for scene in scenes]
     write_lists(
         lists_file,
-        "2026-11-23.1",
+        20261123,
         [{"prefix": KEY_REGION, "action": "guide_to_service_point"}],
         [rig.pseudonymiser.pseudonymise(n) for n in watched],
     )
@@ -86,4 +86,4 @@ def test_four_lane_crowd_gives_exactly_the_expected_alerts_and_statistics(
         assert counts["screened"] == 5  # everyone who passed the camera
         assert counts["elevated"] == 2 and counts["normal"] == 3
         assert counts["scans"] == 5 and counts["unmatched"] == 1
-    assert service.rule_lists.status()["version"] == "2026-11-23.1"
+    assert service.rule_lists.status()["version"] == "20261123"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from pathlib import Path
 
@@ -15,8 +17,10 @@ from edge.privacy import (
     KeyFileError,
     PrivacySettings,
     Pseudonymiser,
+    SiteKey,
     identity_for_alert,
     mask_id_number,
+    site_key_problem,
     snapshot_for_alert,
 )
 from tests.uplink.conftest import alert_payload
@@ -36,9 +40,9 @@ def test_pseudonym_is_keyed_versioned_and_stable() -> None:
     assert NUMBER not in repr(pseudonymiser) and "0123456789" not in repr(pseudonymiser)
 
 
-def test_mask_keeps_region_and_check_digits_only() -> None:
-    assert mask_id_number("32010219900101001X") == "320102**********1X"
-    assert mask_id_number("E12345678") == "E1*****78"  # a passport number: at least half hidden
+def test_mask_keeps_the_region_and_hides_the_check_character() -> None:
+    assert mask_id_number("32010219900101001X") == "320102************"
+    assert mask_id_number("E12345678") == "E12******"  # a passport number: at most a third shown
 
 
 @given(st.text(alphabet="0123456789X", min_size=1, max_size=30))
@@ -48,20 +52,45 @@ def test_mask_hides_at_least_half_and_keeps_the_length(number: str) -> None:
     assert masked.count("*") >= len(number) - len(number) // 2
 
 
+def private(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    path.chmod(0o600)
+    return path
+
+
 def test_key_file_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(KeyFileError, match=r"site key file .*absent does not exist"):
         Pseudonymiser.from_file(tmp_path / "absent")
-    empty = tmp_path / "empty"
-    empty.write_bytes(b"\n")
     with pytest.raises(KeyFileError, match=r"site key file .*empty is empty"):
-        Pseudonymiser.from_file(empty)
-    short = tmp_path / "short"
-    short.write_bytes(b"short")
+        Pseudonymiser.from_file(private(tmp_path / "empty", b""))
     with pytest.raises(KeyFileError, match=r"short: site key is 5 bytes"):
-        Pseudonymiser.from_file(short)
-    good = tmp_path / "key"
-    good.write_bytes(KEY + b"\n")
-    assert Pseudonymiser.from_file(good).pseudonymise(NUMBER) == Pseudonymiser(KEY).pseudonymise(NUMBER)
+        Pseudonymiser.from_file(private(tmp_path / "short", b"short"))
+
+
+def test_the_key_is_the_files_bytes_exactly(tmp_path: Path) -> None:
+    """About 5 % of `head -c 32 /dev/urandom` keys begin or end with a whitespace byte: none may be lost."""
+    raw = b"\n" + bytes(range(1, 31)) + b" "
+    from_file = Pseudonymiser.from_file(private(tmp_path / "key", raw))
+    expected = "k1:" + hmac.new(raw, NUMBER.encode(), hashlib.sha256).hexdigest()
+    assert from_file.pseudonymise(NUMBER) == expected
+    assert Pseudonymiser(raw.strip()).pseudonymise(NUMBER) != expected
+
+
+def test_a_key_readable_by_others_is_refused_like_ssh_does(tmp_path: Path) -> None:
+    key = tmp_path / "site.key"
+    key.write_bytes(KEY)
+    key.chmod(0o644)
+    with pytest.raises(KeyFileError, match=r"readable by group or others \(mode 0644\).*chmod 600"):
+        Pseudonymiser.from_file(key)
+    site_key = SiteKey(PrivacySettings(hmac_key_file=key))
+    assert site_key.pseudonymiser is None and site_key.pseudonymise(NUMBER) is None
+    assert site_key.status()["identity"] == "withheld"
+    assert "mode 0644" in (site_key_problem(PrivacySettings(hmac_key_file=key)) or "")
+    assert site_key_problem(PrivacySettings()) == "privacy.hmac_key_file is not set"
+    key.chmod(0o600)
+    good = SiteKey(PrivacySettings(hmac_key_file=key))
+    assert good.problem is None and good.status()["key_check"] == Pseudonymiser(KEY).key_check()
+    assert good.status()["key_source"] == str(key) and good.status()["key_id"] == "k1"
 
 
 def document() -> IdDocument:
@@ -77,7 +106,7 @@ def test_identity_follows_the_policy_and_validates(caplog: pytest.LogCaptureFixt
     assert minimal == {
         "doc_type": "cn_resident_id",
         "id_hmac": pseudonymiser.pseudonymise(NUMBER),
-        "id_masked": "110105**********2X",
+        "id_masked": "110105************",
         "region": "110105",
         "valid": True,
     }
