@@ -217,3 +217,15 @@ def test_config_validation_reads_the_table_without_onnxruntime() -> None:
         "assert 'onnxruntime' not in sys.modules, 'check-config must stay light'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120)
+
+
+@pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason="the full clinical dataset (../shared/data) is not beside the repo"
+)
+def test_model_card_carries_the_cv_report_verbatim(capsys: pytest.CaptureFixture[str]) -> None:
+    train = _train_module()
+    train.print_cv(SHARED_DATA)
+    report = capsys.readouterr().out.rstrip("\n")
+    assert "single-pass" in report.lower() and "bootstrap" in report and "36.5" in report
+    card = (REPO / "models" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert report in card, "re-run `python models/train_core_estimator.py --cv` and paste it into the card"
