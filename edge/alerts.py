@@ -6,25 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
-import numpy as np
-
 from edge.contract import AlertTemperature, build_alert_payload
 from edge.passengers import Passenger
 from edge.privacy import PrivacySettings, Pseudonymiser, identity_for_alert, snapshot_for_alert
+from edge.records import PassengerMeasurement
 from edge.rules import Decision
+from edge.thermal_view import render_alert_crop
 
 
-def thermal_png(temps_c: np.ndarray) -> bytes | None:
-    """An 8-bit grey rendering, min..max stretched (the privacy policy decides whether it may leave)."""
-    lo, hi = float(np.min(temps_c)), float(np.max(temps_c))
-    gray = (
-        np.zeros(temps_c.shape, np.uint8)
-        if hi <= lo
-        else np.round((temps_c - lo) * (255.0 / (hi - lo))).astype(np.uint8)
-    )
-    ok, png = cv2.imencode(".png", gray)
-    return png.tobytes() if ok else None
+def snapshot_png(m: PassengerMeasurement) -> bytes | None:
+    """What a person at the centre can read: the face's colour-mapped crop, its box and reading drawn."""
+    if m.snapshot is None:
+        return None
+    reading = m.core_c if m.core_c is not None else m.skin_c
+    label = "--" if reading is None else f"{reading:.1f}C" + (" core" if m.core_c is not None else "")
+    return render_alert_crop(m.snapshot, m.snapshot_box, label)
 
 
 def build_alert(
@@ -41,7 +37,7 @@ def build_alert(
     if m is not None:
         temperature = AlertTemperature(m.status, m.skin_c, m.core_c, m.threshold_c, m.ambient_c, m.frames)
         if privacy.publish_snapshot and m.snapshot is not None:
-            snapshot = snapshot_for_alert(thermal_png(m.snapshot), privacy)
+            snapshot = snapshot_for_alert(snapshot_png(m), privacy)
     return build_alert_payload(
         site_id,
         device_id,

@@ -32,3 +32,31 @@ class PassengerMeasurement:
     track_id: int = 0
     face_source: str = ""  # "skin", "thermal-retinaface", "visible-retinaface"
     numbers: dict[str, float] = field(default_factory=dict, compare=False)
+    # The face in `snapshot` (x0, y0, x1, y1 thermal pixels): an alert's snapshot is cropped around it.
+    snapshot_box: tuple[float, float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class LiveFace:
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in thermal pixels
+    reading_c: float | None  # the face's hottest skin this frame (blackbody-corrected), °C
+    faults: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What a lane's screener saw in its latest frame, published for the technician's live view.
+
+    The screener replaces the whole object after each frame (one reference assignment), so a reader on
+    another thread always sees one consistent frame and the lane never waits for it.
+    """
+
+    seq: int  # frames processed by this screener
+    t_mono: float
+    temps_c: np.ndarray = field(repr=False, compare=False)  # corrected frame, °C
+    faces: tuple[LiveFace, ...] = ()
+    blackbody_roi: tuple[int, int, int, int] | None = None  # None when no blackbody is configured
+    blackbody_c: float | None = None  # the ROI's reading this frame
+    blackbody_valid: bool = True
+    measurement_zone: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # fractions of the frame
+    note: str = ""  # e.g. "flat-field correction"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from edge.lane import Lane
 from edge.list_signing import ListKeyError, load_public_keys
 from edge.outbox import Outbox
 from edge.passengers import Passenger
-from edge.privacy import SiteKey
+from edge.privacy import SiteKey, mask_id_number
 from edge.rule_lists import RuleListStore
 from edge.rules import Decision
 from edge.statistics import StatisticsPublisher
@@ -27,6 +28,8 @@ from edge.uplink import Uplink
 from edge.web.server import WebServer
 
 log = logging.getLogger(__name__)
+
+RECENT_DECISIONS = 50
 
 
 def load_trusted_list_keys(config: AppConfig) -> tuple[dict[str, Ed25519PublicKey], str | None]:
@@ -52,6 +55,9 @@ class Service:
         )
         self.totals: Counter[str] = Counter()
         self.supervisor_errors = 0  # housekeeping faults the supervisor survived (see Supervisor.run)
+        # (lane id, category) → alerts committed to the outbox: /metrics' checkpoint_edge_alerts_total.
+        self.alerts_committed: Counter[tuple[str, str]] = Counter()
+        self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_DECISIONS)
         self._totals_lock = threading.Lock()
         trusted, trust_problem = load_trusted_list_keys(config)
         if trust_problem:
@@ -90,10 +96,12 @@ class Service:
     def _on_passenger(self, passenger: Passenger, decision: Decision) -> None:
         """Runs on a lane's worker thread: the only duty is a committed outbox row for a non-clear outcome."""
         self.statistics.record(passenger)
+        recent = self._recent_entry(passenger, decision)
         with self._totals_lock:
             self.totals["passengers"] += 1
             self.totals["screened"] += passenger.measurement is not None
             self.totals[decision.category] += 1
+            self._recent.append(recent)
         if decision.category == "clear":
             return
         payload = build_alert(
@@ -107,12 +115,33 @@ class Service:
         self.outbox.append("alert", payload)
         with self._totals_lock:
             self.totals["alerts"] += 1
+            self.alerts_committed[(passenger.lane_id, decision.category)] += 1
         log.info(
             "lane %s: %s (%s)",
             passenger.lane_id,
             decision.category,
             ", ".join(r.code for r in decision.reasons),
         )
+
+    def _recent_entry(self, passenger: Passenger, decision: Decision) -> dict[str, Any]:
+        """For the technician console: pseudonymised and masked only, like the alert itself."""
+        m, doc = passenger.measurement, passenger.scan.document if passenger.scan else None
+        number = doc.number if doc is not None else None
+        return {
+            "time": dt.datetime.fromtimestamp(passenger.t_wall, dt.UTC).isoformat(timespec="seconds"),
+            "lane_id": passenger.lane_id,
+            "category": decision.category,
+            "reasons": [r.code for r in decision.reasons],
+            "status": m.status if m is not None else None,
+            "core_c": round(m.core_c, 2) if m is not None and m.core_c is not None else None,
+            "id_masked": mask_id_number(number) if number else None,
+            "id_hmac": self.site_key.pseudonymise(number) if number else None,
+        }
+
+    def recent_decisions(self) -> list[dict[str, Any]]:
+        """Newest first."""
+        with self._totals_lock:
+            return list(reversed(self._recent))
 
     def status(self) -> dict[str, Any]:
         return {

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from drivers.items import ThermalFrame
-from edge.records import PassengerMeasurement
+from edge.records import LiveFace, LiveView, PassengerMeasurement
 from edge.screening.decision import DecisionMaker
 from edge.screening.estimator import CoreEstimator, passenger_features
 from edge.screening.faces import (
@@ -166,6 +166,7 @@ class _TrackData:
     records: list[FrameRecord] = field(default_factory=list)
     best_quality: float = -np.inf
     snapshot: np.ndarray | None = None
+    snapshot_box: tuple[float, float, float, float] | None = None
     sources: Counter[str] = field(default_factory=Counter)
 
 
@@ -200,6 +201,23 @@ class LaneScreener:
         self._flat_since_mono: float | None = None
         self._reference_state = ReferenceState(True, 0.0, "")
         self.frames_seen = 0
+        self.last_view: LiveView | None = None  # read by the technician console's live view
+
+    def _publish_view(
+        self, temps: np.ndarray, now: float, faces: tuple[LiveFace, ...] = (), note: str = ""
+    ) -> None:
+        ref, s = self._reference_state, self._settings.reference
+        self.last_view = LiveView(
+            seq=self.frames_seen,
+            t_mono=now,
+            temps_c=temps,
+            faces=faces,
+            blackbody_roi=s.roi if s.enabled else None,
+            blackbody_c=ref.roi_c,
+            blackbody_valid=ref.valid,
+            measurement_zone=self._settings.measurement_zone,
+            note=note,
+        )
 
     def _retinaface(self) -> RetinaFace:
         if self._detector is None:
@@ -255,6 +273,7 @@ class LaneScreener:
                 self._data[track.track_id].records.append(
                     FrameRecord(now, frame.t_wall, None, faults=(FAULT_FFC,))
                 )
+            self._publish_view(temps, now, note=FAULT_FFC)
             return self.flush(now)
 
         ref = self._reference.update(temps)
@@ -274,6 +293,7 @@ class LaneScreener:
             shared_faults.append(f"{FAULT_BLACKBODY}: {ref.reason}")
         ambient_frame = frame.ambient_c if s.ambient_source == "frame" else None
         ambient_c = ambient_frame if ambient_frame is not None else s.ambient_c
+        live: list[LiveFace] = []
         for face, track in zip(faces, tracks, strict=True):
             data = self._data.setdefault(track.track_id, _TrackData())
             record = self._measure(temps, face, ambient_c, shared_faults, frame)
@@ -281,9 +301,12 @@ class LaneScreener:
             data.sources[face.source] += 1
             if record.reading is not None and not record.faults and record.quality > data.best_quality:
                 data.best_quality = record.quality
-                data.snapshot = temps
+                data.snapshot, data.snapshot_box = temps, face.box
             elif data.snapshot is None:
-                data.snapshot = temps
+                data.snapshot, data.snapshot_box = temps, face.box
+            reading_c = record.reading.face_max_c if record.reading is not None else None
+            live.append(LiveFace(face.box, reading_c, record.faults))
+        self._publish_view(temps, now, tuple(live))
         return self.flush(now)
 
     def _measure(
@@ -344,6 +367,7 @@ class LaneScreener:
             reasons=a.reasons,
             threshold_c=s.threshold_c,
             snapshot=data.snapshot,
+            snapshot_box=data.snapshot_box,
             advice=a.advice,
             estimator=a.estimator,
             frames_used=a.frames_used,

@@ -6,14 +6,17 @@ management address, it carries counts only, never personal data).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from edge.thermal_view import render_live
 from edge.web import pages
 from edge.web.auth import SESSION_COOKIE, ConsoleAuth
 from edge.web.context import WebContext
@@ -43,6 +46,8 @@ class Console:
         settings = ctx.settings.console
         self.auth = ConsoleAuth(settings.credentials_file, settings.session_idle_s)
         self.secure_cookie = settings.tls_cert_file is not None
+        self._render_lock = threading.Lock()
+        self._rendered: dict[tuple[str, int, float], bytes] = {}
 
     def authorised(self, request: Request) -> bool:
         return self.auth.check(request.cookies.get(SESSION_COOKIE))
@@ -53,7 +58,7 @@ class Console:
         async def endpoint(request: Request) -> Response:
             if not self.authorised(request):
                 return RedirectResponse("/login", status_code=303)
-            return render(request)
+            return await run_in_threadpool(render, request)
 
         return endpoint
 
@@ -63,7 +68,8 @@ class Console:
         async def endpoint(request: Request) -> Response:
             if not self.authorised(request):
                 return JSONResponse({"error": "login required"}, status_code=401)
-            return render(request)
+            # Rendering and status snapshots run on a worker thread: the event loop keeps serving.
+            return await run_in_threadpool(render, request)
 
         return endpoint
 
@@ -106,10 +112,24 @@ class Console:
         ]
 
     def live_image(self, request: Request) -> Response:
+        """The lane's latest processed frame, rendered here (on a web thread), cached per frame."""
         lanes = {lane.lane_id: lane for lane in self.ctx.service().lanes}
-        if request.path_params["lane_id"] not in lanes:
+        lane = lanes.get(request.path_params["lane_id"])
+        if lane is None:
             return JSONResponse({"error": "no such lane"}, status_code=404)
-        return JSONResponse({"error": "no frame yet"}, status_code=503)
+        view = lane.screener.last_view
+        if view is None:
+            return JSONResponse({"error": "no frame yet"}, status_code=503)
+        key = (lane.lane_id, view.seq, view.t_mono)
+        with self._render_lock:
+            jpeg = self._rendered.get(key)
+        if jpeg is None:
+            jpeg = render_live(view)
+            with self._render_lock:
+                self._rendered = {k: v for k, v in self._rendered.items() if k[0] != lane.lane_id}
+                self._rendered[key] = jpeg
+        headers = {"Cache-Control": "no-store", "X-Frame-Seq": str(view.seq), "X-Faces": str(len(view.faces))}
+        return Response(jpeg, media_type="image/jpeg", headers=headers)
 
 
 def console_app(ctx: WebContext) -> Starlette:

@@ -54,9 +54,15 @@ const lanes = JSON.parse(document.getElementById('lanes').textContent);
 function refreshImages() {
   for (const lane of lanes) {
     const img = document.getElementById('live-' + lane);
-    const next = new Image();
-    next.onload = () => { img.src = next.src; img.dataset.frame = next.dataset.frame; };
-    next.src = '/lane/' + encodeURIComponent(lane) + '/live.jpg?t=' + Date.now();
+    fetch('/lane/' + encodeURIComponent(lane) + '/live.jpg', {cache: 'no-store'}).then(async r => {
+      if (r.status === 401) { location.href = '/login'; return; }
+      if (!r.ok) return;
+      const frame = r.headers.get('X-Frame-Seq');
+      const url = URL.createObjectURL(await r.blob());
+      const old = img.src; img.src = url; img.dataset.frame = frame;
+      img.dataset.faces = r.headers.get('X-Faces');
+      if (old.startsWith('blob:')) URL.revokeObjectURL(old);
+    }).catch(() => {});
   }
 }
 function row(cells) { return '<tr>' + cells.map(c => '<td>' + String(c ?? '') + '</td>').join('') + '</tr>'; }

@@ -36,6 +36,7 @@ def passenger(with_scan: bool = True) -> Passenger:
         ("core 38.20 °C ≥ 37.30 °C",),
         37.3,
         snapshot,
+        snapshot_box=(12.0, 8.0, 18.0, 14.0),
     )
     doc = IdDocument("cn_resident_id", NUMBER, name="测试", birth_date="2000-01-02", region="990000")
     scan = IdScan("lane-1.idscan0", now, time.time(), doc) if with_scan else None
@@ -66,8 +67,16 @@ def test_policy_can_allow_name_birth_date_and_a_snapshot() -> None:
     validate("alert", stamped(payload))
     assert payload["identity"]["name"] == "测试" and payload["identity"]["birth_date"] == "2000-01-02"
     png = base64.b64decode(payload["snapshot_png_b64"])
-    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
-    assert image.shape == (24, 32) and image[10, 14] == 255 and image[0, 0] == 0  # the face is the hot spot
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    # The face's colour-mapped crop, not the whole grey frame: 6 px face + margins, scaled for a person.
+    assert image.ndim == 3 and image.shape[1] >= 120 and image.shape[0] < 24 * 12
+    assert not np.array_equal(image[..., 0], image[..., 2])  # colour, not grey
+    h, w = image.shape[:2]
+    centre, corner = image[h // 2 + 4, w // 2].astype(int), image[h - 2, 2].astype(int)
+    assert centre.sum() > corner.sum() + 200  # the face is the hot (bright) spot
+    # The box is drawn in white around the face.
+    white = (image > 240).all(axis=2)
+    assert white.sum() > 4 * (w // 4)
 
 
 def test_snapshot_over_the_size_cap_is_left_out() -> None:
