@@ -7,6 +7,7 @@ once, so a technician fixes a file in one pass.
 from __future__ import annotations
 
 import hashlib
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,23 @@ def _reason(err: Any) -> str:
     return str(msg).removeprefix("Value error, ")
 
 
+MAX_NESTING = 16  # the deepest real table is lanes[].id_scanners[].<device settings>; far below this
+
+
+def _hostile_values(value: Any, loc: tuple[int | str, ...] = ()) -> list[str]:
+    """Errors pydantic would not report well: NaN/inf pass float checks, extreme nesting recurses."""
+    if len(loc) > MAX_NESTING:
+        return [f"{_key_path(loc[:MAX_NESTING])}: nested more than {MAX_NESTING} levels deep"]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{_key_path(loc)}: must be a finite number, got {value}"]
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return [error for key, item in items for error in _hostile_values(item, (*loc, key))]
+
+
 def validate_config(data: dict[str, Any], source: str) -> AppConfig:
+    hostile = _hostile_values(data)
+    if hostile:
+        raise ConfigError(source, hostile)
     try:
         return AppConfig.model_validate(data)
     except ValidationError as exc:
@@ -148,6 +165,8 @@ def load_config(path: Path) -> AppConfig:
         raise ConfigError(str(path), ["not UTF-8 text"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"TOML syntax: {exc}"]) from None
+    except RecursionError:  # tomllib recurses per nesting level: thousands of [[[ or {a={ end here
+        raise ConfigError(str(path), [f"TOML nested too deeply (more than {MAX_NESTING} levels are refused)"]) from None
     return validate_config(data, str(path))
 
 

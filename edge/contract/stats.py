@@ -31,6 +31,7 @@ def build_stats(
     interval_start_utc: str,
     interval_end_utc: str,
     lanes: list[LaneCounts],
+    clock_stepped: bool = False,
 ) -> dict[str, Any]:
     """A stats payload ready for `Outbox.append("stats", …)` (which adds message_id and seq)."""
     if interval not in ("minute", "hour"):
@@ -41,6 +42,7 @@ def build_stats(
         "interval_start_utc": interval_start_utc,
         "interval_end_utc": interval_end_utc,
         "lanes": [asdict(lane) for lane in lanes],
+        **({"clock_stepped": True} if clock_stepped else {}),
     }
 
 

@@ -108,7 +108,11 @@ def parse_csv_text(text: str) -> ParsedDataset:
     """Parse the dataset's three-header-line CSV. The third header line holds the machine names."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    rows = list(csv.reader(io.StringIO(text)))
+    reader = csv.reader(io.StringIO(text))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:  # e.g. a field over the csv module's 131,072-character limit
+        raise ValueError(f"not a readable CSV: line {reader.line_num}: {exc}") from None
     if len(rows) < 3:
         raise ValueError("not a thermography CSV: fewer than three header lines")
     header = rows[2]

@@ -71,3 +71,21 @@ def test_unit_keeps_the_appliance_alive() -> None:
     ):
         assert re.search(rf"^{re.escape(line)}$", text, re.M), line
     assert "check-config" in text  # ExecStartPre validates before start
+
+
+def test_a_broken_config_stops_the_unit_instead_of_looping() -> None:
+    """RestartPreventExitStatus= applies to the main process only (systemd compares main_exec_status): a 78 from
+    an ExecStartPre= would be restarted for ever. So every ExecStartPre= ignores its failure ("-") and the 78
+    that stops the unit comes from ExecStart=, whose `run` refuses a broken configuration itself
+    (tests/edge/test_config.py: run exits 78 naming every error)."""
+    lines = [line for line in UNIT.read_text().splitlines() if not line.startswith("#")]
+    pre = [line for line in lines if line.startswith("ExecStartPre=")]
+    assert pre and all(line.startswith("ExecStartPre=-") for line in pre), pre
+    assert "RestartPreventExitStatus=78" in lines
+    assert any(line.startswith("ExecStart=") and " run --config " in line for line in lines)
+
+
+def test_device_access_is_limited_to_the_classes_the_drivers_open() -> None:
+    allowed = re.findall(r"^DeviceAllow=(\S+)", UNIT.read_text(), re.M)
+    assert sorted(allowed) == ["char-ttyACM", "char-ttyUSB", "char-video4linux"]
+    assert re.search(r"^DevicePolicy=closed$", UNIT.read_text(), re.M)
