@@ -212,12 +212,16 @@ class StreamDevice(SerialDevice):
     # A streaming sensor silent (or sending only garbage) this long is treated as gone and re-initialised:
     # it may have rebooted into another mode while the port stayed open.
     silence_timeout_s: float | None = None
+    # ID scanners set this from their config: a document left on the scanner is read again and again.
+    repeat_suppress_s: float | None = None
 
     def __init__(self, device_id: str, port: str, baudrate: int, *, backoff: Backoff | None = None) -> None:
         super().__init__(device_id, port, baudrate, backoff=backoff)
         # Subclasses set their config before calling this: new_parser() may depend on it.
         self.parser: BurstParser | Any = self.new_parser()
         self.seq = 0
+        self._last_document: tuple[tuple[str, str, str], float] | None = None
+        self.repeats_suppressed = 0
         self._last_rx_mono = time.monotonic()
         self._last_item_mono = time.monotonic()
         self._burst_open = False
@@ -268,10 +272,25 @@ class StreamDevice(SerialDevice):
                 self.after_frame(t_mono)
             elif isinstance(item, IdDocument):
                 self._last_item_mono = t_mono
+                if self._is_repeat(item, t_mono):
+                    continue
                 if not item.valid:
                     self._count(self.invalid, item.failed_check or "unknown")
                 self._count_item()
                 emit(IdScan(self.device_id, t_mono, t_wall, item))
+
+    def _is_repeat(self, document: IdDocument, t_mono: float) -> bool:
+        """The same document again within `repeat_suppress_s` (a scanner re-reading a card left on it) is one read."""
+        if not self.repeat_suppress_s:
+            return False
+        key = (document.doc_type, document.number, repr(sorted(document.extra.items())))
+        last = self._last_document
+        self._last_document = (key, t_mono)
+        if last is not None and last[0] == key and t_mono - last[1] < self.repeat_suppress_s:
+            self._last_document = last  # the window runs from the reported read, as the SAM reader's does
+            self.repeats_suppressed += 1
+            return True
+        return False
 
     def after_frame(self, t_mono: float) -> None:
         """Hook for thermal devices that measure their actual frame interval."""

@@ -166,7 +166,9 @@ def load_config(path: Path) -> AppConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"TOML syntax: {exc}"]) from None
     except RecursionError:  # tomllib recurses per nesting level: thousands of [[[ or {a={ end here
-        raise ConfigError(str(path), [f"TOML nested too deeply (more than {MAX_NESTING} levels are refused)"]) from None
+        raise ConfigError(
+            str(path), [f"TOML nested too deeply (more than {MAX_NESTING} levels are refused)"]
+        ) from None
     return validate_config(data, str(path))
 
 

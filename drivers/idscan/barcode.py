@@ -100,6 +100,12 @@ class BarcodeScannerConfig(StrictModel):
     accept_unmatched: bool = Field(
         default=False, description="Hand up payloads no pattern matches (doc_type barcode, number = payload)."
     )
+    repeat_suppress_s: float = Field(
+        default=3.0,
+        ge=0.0,
+        le=60.0,
+        description="The same document read again within this time is reported once (0: every read), s.",
+    )
 
     @field_validator("framing")
     @classmethod
@@ -314,6 +320,7 @@ class BarcodeScannerDevice(StreamDevice):
         self.config = config
         super().__init__(device_id, config.port, config.baudrate)
         self.idle_gap_s = config.framing.idle_gap_s
+        self.repeat_suppress_s = config.repeat_suppress_s
 
     def new_parser(self) -> BarcodeParser:
         return BarcodeParser.from_config(self.config)

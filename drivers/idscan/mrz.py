@@ -345,6 +345,12 @@ class MrzReaderConfig(StrictModel):
     idle_gap_s: float = Field(
         default=0.5, gt=0.0, le=10.0, description="Silence after which a zone missing lines is dropped, s."
     )
+    repeat_suppress_s: float = Field(
+        default=3.0,
+        ge=0.0,
+        le=60.0,
+        description="The same document read again within this time is reported once (0: every read), s.",
+    )
 
 
 class MrzReaderDevice(StreamDevice):
@@ -354,6 +360,7 @@ class MrzReaderDevice(StreamDevice):
         self.config = config
         super().__init__(device_id, config.port, config.baudrate)
         self.idle_gap_s = config.idle_gap_s
+        self.repeat_suppress_s = config.repeat_suppress_s
 
     def new_parser(self) -> MrzParser:
         # The reference date only places two-digit years; refreshing it at each (re)connect is plenty.

@@ -37,7 +37,9 @@ def test_toml_nested_5000_deep_is_a_clean_config_error(tmp_path: Path, toml: str
         ("[screening]\nthreshold_c = nan\n", "screening.threshold_c"),
     ],
 )
-def test_non_finite_numbers_are_refused_with_their_key_path(tmp_path: Path, extra: str, key_path: str) -> None:
+def test_non_finite_numbers_are_refused_with_their_key_path(
+    tmp_path: Path, extra: str, key_path: str
+) -> None:
     result = run_cli("check-config", str(write(tmp_path, MINIMAL + extra)))
     assert result.returncode == 78, result.stdout
     assert f"{key_path}: must be a finite number" in result.stderr
@@ -58,7 +60,7 @@ class ListOutbox:
         self.rows: list[dict[str, Any]] = []
 
     def append(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-        stamped = {**payload, "message_id": "00000000-0000-4000-8000-%012d" % len(self.rows), "seq": 1}
+        stamped = {**payload, "message_id": f"00000000-0000-4000-8000-{len(self.rows):012d}", "seq": 1}
         self.rows.append(stamped)
         return stamped
 
