@@ -207,14 +207,14 @@ CASES = [
     Case(
         "mrz_reader",
         lambda p: MrzReaderSimulator(link_path=p),
-        {},
+        {"repeat_suppress_s": 0.0},  # the test presents one specimen again and again
         lambda sim: sim.present(SPECIMENS[0]),  # type: ignore[attr-defined]
         _check_mrz,
     ),
     Case(
         "barcode_scanner",
         lambda p: BarcodeScannerSimulator(BarcodeFraming(terminator="\r\n"), link_path=p),
-        {"framing": {"terminator": "\r\n"}, "patterns": [HEALTH_PATTERN]},
+        {"framing": {"terminator": "\r\n"}, "patterns": [HEALTH_PATTERN], "repeat_suppress_s": 0.0},
         lambda sim: sim.scan(b"HC:990000200001020018:R"),  # type: ignore[attr-defined]
         _check_health,
     ),
