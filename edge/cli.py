@@ -77,7 +77,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from edge.demo import run_demo
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return run_demo(passenger_count=args.passengers)
+    return run_demo(passenger_count=args.passengers, hold_s=args.hold)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the whole job on simulated devices and a local broker")
     demo.add_argument("--passengers", type=int, default=20, help="passengers in the scripted scene")
+    demo.add_argument(
+        "--hold",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep the service, its pages and /metrics running this long after the summary",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     for name in _COMMAND_MODULES:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
 import threading
 import time
@@ -18,12 +19,12 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from edge.config import load_config
+from edge.config import AppConfig, load_config
 from edge.local_broker import LocalBroker
-from edge.outbox import Outbox
 from edge.privacy import Pseudonymiser
 from edge.service import Service
 from edge.simulation import SimulatedLane, appliance_config, expected_alerts, script_scene
+from edge.web.auth import write_credential_file
 
 
 class CentralSubscriber:
@@ -65,7 +66,42 @@ class CentralSubscriber:
         self.client.disconnect()
 
 
-def run_demo(passenger_count: int = 20) -> int:
+def _web_urls(service: Service, password: str) -> list[str]:
+    """The three lines a person (or a test) reads to open the pages: operator, console, metrics."""
+    display, console = service.web.url("display"), service.web.url("console")
+    return [
+        f"operator: {display}/" if display else "operator: (not serving, see the log)",
+        f"console: {console}/ (one-time password: {password})" if console else "console: (not serving)",
+        f"metrics: {console}/metrics" if console else "metrics: (not serving)",
+    ]
+
+
+def _with_console_password(config: AppConfig, work: Path) -> tuple[AppConfig, str]:
+    """A password made for this run only, its hash in the demo's scratch directory."""
+    password = secrets.token_urlsafe(12)
+    credentials = work / "console.pw"
+    write_credential_file(credentials, password)
+    web = config.web.model_copy(
+        update={"console": config.web.console.model_copy(update={"credentials_file": credentials})}
+    )
+    return config.model_copy(update={"web": web}), password
+
+
+def _hold(hold_s: float, urls: list[str]) -> None:
+    if hold_s <= 0:
+        return
+    print(f"\nholding for {hold_s:g} s; the service keeps running:", flush=True)
+    for line in urls:
+        print(f"  {line}", flush=True)
+    deadline = time.monotonic() + hold_s
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+    except KeyboardInterrupt:
+        print("interrupted: stopping", flush=True)
+
+
+def run_demo(passenger_count: int = 20, hold_s: float = 0.0) -> int:
     passengers = script_scene(passenger_count)
     t0 = time.monotonic() + 1.0
     clock = lambda: time.monotonic() - t0  # noqa: E731 - both simulators share the scene's clock
@@ -80,7 +116,7 @@ def run_demo(passenger_count: int = 20) -> int:
         protocol = "5" if broker.kind == "mosquitto" else "3.1.1"  # amqtt speaks MQTT 3.1.1 only
         config_path = work / "checkpoint-edge.toml"
         config_path.write_text(appliance_config([lane], broker.port, protocol, work / "state", key_file))
-        config = load_config(config_path)
+        config, password = _with_console_password(load_config(config_path), work)
         expected = expected_alerts(
             passengers, config.screening.threshold_c, config.screening.skin_to_core_offset_c
         )
@@ -90,42 +126,52 @@ def run_demo(passenger_count: int = 20) -> int:
         print(f"broker: {broker.kind} on 127.0.0.1:{broker.port}")
         print(f"thermal sensor (GY-MCU90640 simulator): {lane.thermal.port}")
         print(f"ID card reader (SAM simulator): {lane.reader.port}")
-        print(f"scene: {len(passengers)} passengers, {len(expected)} expected alerts\n")
         topic = f"{config.broker.topic_prefix}/{config.site_id}/{config.device_id}/alert"
         central = CentralSubscriber(broker.port, topic, mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311)
         service = Service(config)
         service.start()
         try:
+            urls = _web_urls(service, password)
+            for line in urls:
+                print(line)
+            print(f"scene: {len(passengers)} passengers, {len(expected)} expected alerts\n", flush=True)
             scene_end_s = passengers[-1].leave_s
             while clock() < scene_end_s + 1.0:
                 time.sleep(0.1)
             central.wait_for(len(expected), timeout_s=config.passengers.join_window_s + 10.0)
             time.sleep(1.0)  # let any unexpected extra alert show itself
+            # Published = acknowledged by the broker = no longer waiting in the outbox.
+            unacknowledged = service.outbox.depth().get("alert", 0)
+            ok = _summary(passengers, service, central, expected_by_hmac, unacknowledged)
+            _hold(hold_s, urls)
         finally:
             service.stop()
             central.close()
             lane.stop()
             broker.stop()
-
-        received = {(a.get("identity") or {}).get("id_hmac"): a["category"] for a in central.alerts}
-        missing = {h: c for h, c in expected_by_hmac.items() if received.get(h) != c}
-        unexpected = [
-            a for a in central.alerts if (a.get("identity") or {}).get("id_hmac") not in expected_by_hmac
-        ]
-        # Published = acknowledged by the broker = no longer waiting in the outbox.
-        left = Outbox(config.storage.state_dir / "outbox.sqlite3")
-        unacknowledged = left.depth().get("alert", 0)
-        left.close()
-        print("\nsummary")
-        print(f"  passengers scripted:  {len(passengers)}")
-        print(f"  screened:             {service.totals['screened']}")
-        print(f"  flagged:              {service.totals['alerts']}")
-        print(
-            f"  alerts published:     {service.totals['alerts'] - unacknowledged} (acknowledged by the broker)"
-        )
-        print(f"  alerts received:      {len(central.alerts)} (expected {len(expected)})")
-        print(f"  missing:              {len(missing)}")
-        print(f"  unexpected:           {len(unexpected)}")
-        ok = not missing and not unexpected and len(central.alerts) == len(expected)
-        print("DEMO PASSED" if ok else "DEMO FAILED")
         return 0 if ok else 1
+
+
+def _summary(
+    passengers: list[Any],
+    service: Service,
+    central: CentralSubscriber,
+    expected_by_hmac: dict[str, str],
+    unacknowledged: int,
+) -> bool:
+    received = {(a.get("identity") or {}).get("id_hmac"): a["category"] for a in central.alerts}
+    missing = {h: c for h, c in expected_by_hmac.items() if received.get(h) != c}
+    unexpected = [
+        a for a in central.alerts if (a.get("identity") or {}).get("id_hmac") not in expected_by_hmac
+    ]
+    print("\nsummary")
+    print(f"  passengers scripted:  {len(passengers)}")
+    print(f"  screened:             {service.totals['screened']}")
+    print(f"  flagged:              {service.totals['alerts']}")
+    print(f"  alerts published:     {service.totals['alerts'] - unacknowledged} (acknowledged by the broker)")
+    print(f"  alerts received:      {len(central.alerts)} (expected {len(expected_by_hmac)})")
+    print(f"  missing:              {len(missing)}")
+    print(f"  unexpected:           {len(unexpected)}")
+    ok = not missing and not unexpected and len(central.alerts) == len(expected_by_hmac)
+    print("DEMO PASSED" if ok else "DEMO FAILED", flush=True)
+    return ok

@@ -138,6 +138,11 @@ class Service:
             "id_hmac": self.site_key.pseudonymise(number) if number else None,
         }
 
+    def committed_alerts(self) -> dict[tuple[str, str], int]:
+        """(lane id, category) → alerts committed to the outbox since this service started."""
+        with self._totals_lock:
+            return dict(self.alerts_committed)
+
     def recent_decisions(self) -> list[dict[str, Any]]:
         """Newest first."""
         with self._totals_lock:

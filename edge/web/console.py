@@ -10,6 +10,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from edge.thermal_view import render_live
 from edge.web import pages
 from edge.web.auth import SESSION_COOKIE, ConsoleAuth
 from edge.web.context import WebContext
+from edge.web.metrics import metrics_text
 
 MAX_FORM_BYTES = 4096
 
@@ -109,7 +111,13 @@ class Console:
             Route("/", self.page(lambda _r: HTMLResponse(pages.console_page(self.ctx))), methods=["GET"]),
             Route("/api/status", self.api(lambda _r: JSONResponse(pages.console_status(self.ctx)))),
             Route("/lane/{lane_id}/live.jpg", self.api(self.live_image)),
+            Route("/metrics", self.metrics, methods=["GET"]),
         ]
+
+    async def metrics(self, _request: Request) -> Response:
+        """No login: Prometheus scrapes the management address; counts only, no personal data."""
+        body = await run_in_threadpool(metrics_text, self.ctx)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     def live_image(self, request: Request) -> Response:
         """The lane's latest processed frame, rendered here (on a web thread), cached per frame."""
