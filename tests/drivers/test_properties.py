@@ -196,7 +196,9 @@ mrz_noise = st.lists(
 
 
 def _zones_in(data: bytes) -> list[IdDocument]:
-    lines = [x.strip(b" \t").decode("ascii", "replace") for x in re.split(rb"[\r\n\x02\x03]", data)]
+    # Blank lines are terminator noise (CR LF, CR CR): the parser skips them, so they do not end a zone.
+    stripped = (x.strip(b" \t") for x in re.split(rb"[\r\n\x02\x03]", data))
+    lines = [x.decode("ascii", "replace") for x in stripped if x]
     docs = []
     for size in (2, 3):
         for i in range(len(lines) - size + 1):
