@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from drivers.alarm.gpio import GpioAlarmConfig, GpioAlarmDevice
+from drivers.alarm.relay import LcusRelayConfig, LcusRelayDevice
 from drivers.device import Device
 from drivers.idscan.barcode import BarcodeScannerConfig, BarcodeScannerDevice
 from drivers.idscan.mrz import MrzReaderConfig, MrzReaderDevice
@@ -28,6 +30,10 @@ IDSCAN_DEVICES: dict[str, tuple[type[Any], Any]] = {
 CAMERA_DEVICES: dict[str, tuple[type[Any], Any]] = {
     "visible_camera": (VisibleCameraConfig, VisibleCameraDevice),
 }
+ALARM_DEVICES: dict[str, tuple[type[Any], Any]] = {
+    "lcus_relay": (LcusRelayConfig, LcusRelayDevice),
+    "gpio": (GpioAlarmConfig, GpioAlarmDevice),
+}
 # Devices on a serial link: what `checkpoint-edge read/probe/simulate` can talk to.
 SERIAL_DEVICE_TYPES = ("gy_mcu90640", "gy_mcu8833", "sam_id_reader", "mrz_reader", "barcode_scanner")
 
@@ -38,10 +44,11 @@ IdScanDeviceConfig = Annotated[
     SamReaderConfig | MrzReaderConfig | BarcodeScannerConfig, Field(discriminator="type")
 ]
 VisibleCameraDeviceConfig = VisibleCameraConfig
+AlarmDeviceConfig = Annotated[LcusRelayConfig | GpioAlarmConfig, Field(discriminator="type")]
 
 
 def _tables() -> tuple[dict[str, tuple[type[Any], Any]], ...]:
-    return (THERMAL_DEVICES, IDSCAN_DEVICES, CAMERA_DEVICES)
+    return (THERMAL_DEVICES, IDSCAN_DEVICES, CAMERA_DEVICES, ALARM_DEVICES)
 
 
 def build_device(device_id: str, config: Any) -> Device:
@@ -60,4 +67,4 @@ def config_model(device_type: str) -> type[Any]:
 
 
 def all_device_types() -> set[str]:
-    return set(THERMAL_DEVICES) | set(IDSCAN_DEVICES) | set(CAMERA_DEVICES)
+    return set(THERMAL_DEVICES) | set(IDSCAN_DEVICES) | set(CAMERA_DEVICES) | set(ALARM_DEVICES)

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from drivers.registry import (
+    AlarmDeviceConfig,
     IdScanDeviceConfig,
     ThermalDeviceConfig,
     VisibleCameraDeviceConfig,
@@ -40,6 +41,9 @@ class LaneConfig(StrictModel):
     )
     id_scanners: list[IdScanDeviceConfig] = Field(
         default_factory=list, max_length=4, description="ID-document scanners at this lane."
+    )
+    alarm: AlarmDeviceConfig | None = Field(
+        None, description="Optional lamp/buzzer output: a USB serial relay (lcus_relay) or GPIO lines (gpio)."
     )
 
 
@@ -85,6 +89,7 @@ class AppConfig(StrictModel):
         ports = [str(getattr(lane.thermal, "port", "")) for lane in self.lanes] + [
             s.port for lane in self.lanes for s in lane.id_scanners
         ]
+        ports += [str(getattr(lane.alarm, "port", "")) for lane in self.lanes if lane.alarm is not None]
         ports = [p for p in ports if p]
         dupes = sorted({p for p in ports if ports.count(p) > 1 and not p.startswith("loop://")})
         if dupes:
@@ -111,7 +116,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
         if isinstance(item, int):
             parts.append(f"[{item}]")
         # Discriminated unions put the tag in the location (thermal.gy_mcu90640.port): a user never wrote it.
-        elif (item in device_types and i > 0 and loc[i - 1] in ("thermal",)) or (
+        elif (item in device_types and i > 0 and loc[i - 1] in ("thermal", "alarm")) or (
             item in device_types and i > 0 and isinstance(loc[i - 1], int) and "id_scanners" in loc[: i - 1]
         ):
             continue
