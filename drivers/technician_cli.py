@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from drivers.device_reader import build_for_read, describe, read_device
 from drivers.port_probe import PROBE_BAUDS, list_serial_ports, probe
-from drivers.registry import all_device_types
+from drivers.registry import ALARM_DEVICES, all_device_types
 from drivers.sim.catalog import SIMULATED_TYPES, make_simulator
 from drivers.transport import DeviceGone
 
@@ -36,6 +36,7 @@ DEVICE_HELP = {
     "sam_id_reader": "resident ID card reader, SAM protocol (polled at 115200)",
     "mrz_reader": "ICAO 9303 MRZ reader sending TD1/TD2/TD3 lines",
     "barcode_scanner": "line-framed barcode/QR/PDF417 scanner",
+    "lcus_relay": "CH340 LCUS USB relay board (lane alarm output; receives A0 commands, prints nothing)",
 }
 
 
@@ -166,7 +167,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     probe_parser.add_argument("--listen-s", type=float, default=1.2, help="listening time per speed, s")
     probe_parser.set_defaults(func=cmd_probe)
 
-    types = sorted(all_device_types())
+    types = sorted(all_device_types() - set(ALARM_DEVICES))  # alarm outputs send nothing to read
     read = subparsers.add_parser(
         "read",
         help="decode what a device sends: one JSON line per frame, scan or rejected chunk",

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from drivers.registry import CAMERA_DEVICES, IDSCAN_DEVICES, THERMAL_DEVICES
+from drivers.registry import ALARM_DEVICES, CAMERA_DEVICES, IDSCAN_DEVICES, THERMAL_DEVICES
 from edge.config import AppConfig
 
 # Values for the keys that have no default, and for lists whose default is empty.
@@ -104,6 +104,7 @@ def render_example() -> str:
         "#",
         f"# Thermal device types: {', '.join(sorted(THERMAL_DEVICES))}.",
         f"# ID scanner types: {', '.join(sorted(IDSCAN_DEVICES))}.",
+        f"# Lane alarm output types (optional): {', '.join(sorted(ALARM_DEVICES))}.",
         "# Each type's keys are in its model in drivers/ (one file per device type).",
     ]
     _render(config, "", out)
@@ -116,6 +117,7 @@ _DEVICE_TABLES = {
     "thermal": ("lanes.thermal", False),
     "idscan": ("lanes.id_scanners", True),
     "camera": ("lanes.visible", False),
+    "alarm": ("lanes.alarm", False),
 }
 _EXAMPLE_PORTS = {"visible_camera": "/dev/v4l/by-id/usb-Example_Camera-video-index0"}
 
@@ -126,7 +128,13 @@ def _other_device_types() -> list[str]:
         s["type"] for lane in EXAMPLE["lanes"] for s in lane["id_scanners"]
     }
     out = ["", "# ---- The other device types: copy a table into a lane and remove the leading '# '. ----"]
-    for kind, table in (("thermal", THERMAL_DEVICES), ("idscan", IDSCAN_DEVICES), ("camera", CAMERA_DEVICES)):
+    tables = (
+        ("thermal", THERMAL_DEVICES),
+        ("idscan", IDSCAN_DEVICES),
+        ("camera", CAMERA_DEVICES),
+        ("alarm", ALARM_DEVICES),
+    )
+    for kind, table in tables:
         for name, (model, _device) in sorted(table.items()):
             if name in used:
                 continue
@@ -135,6 +143,8 @@ def _other_device_types() -> list[str]:
                 values["port"] = _EXAMPLE_PORTS.get(
                     name, "/dev/serial/by-path/platform-xhci-hcd.0-usb-0:1.3:1.0-port0"
                 )
+            if model.model_fields.get("lines") is not None:
+                values["lines"] = [17, 27, 22]  # GPIO line offsets, one per channel
             lines: list[str] = []
             table_name, is_array = _DEVICE_TABLES[kind]
             _render(model.model_validate(values), table_name, lines, array=is_array)

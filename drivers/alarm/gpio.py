@@ -7,13 +7,15 @@ The systemd unit denies device access by default; a site using GPIO adds the chi
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from checkpoint_base.strict import StrictModel
 from drivers.alarm.output import AlarmOutputDevice
-from drivers.alarm.patterns import AlarmPatterns
+from drivers.alarm.patterns import PatternMap, check_outcomes, patterns_field
 from drivers.transport import DeviceGone
 
 
@@ -25,20 +27,25 @@ class GpioLines(Protocol):
     def release(self) -> None: ...
 
 
-class GpioAlarmConfig(AlarmPatterns):
+class GpioAlarmConfig(StrictModel):
     type: Literal["gpio"]
     chip: str = Field("/dev/gpiochip0", pattern=r"^/dev/gpiochip\d+$", description="The GPIO chip device.")
     lines: list[int] = Field(
         min_length=1, max_length=8, description="Line offsets on the chip; channel n drives lines[n-1]."
     )
     active_low: bool = Field(False, description="The output is on when the line is low (sinking drivers).")
+    patterns: PatternMap = patterns_field()
+
+    _outcomes = field_validator("patterns")(check_outcomes)
 
     @model_validator(mode="after")
     def _channels_have_lines(self) -> GpioAlarmConfig:
         used = sorted({o.channel for outputs in self.patterns.values() for o in outputs})
         missing = [c for c in used if c > len(self.lines)]
         if missing:
-            raise ValueError(f"patterns use channel(s) {missing} but only {len(self.lines)} line(s) are listed")
+            raise ValueError(
+                f"patterns use channel(s) {missing} but only {len(self.lines)} line(s) are listed"
+            )
         return self
 
 
@@ -48,8 +55,9 @@ class _GpiodLines:
             import gpiod
             from gpiod.line import Direction, Value
         except ImportError as exc:
-            raise DeviceGone("the gpiod package is not installed (pip install 'checkpoint-edge[gpio]')",
-                             permanent=True) from exc
+            raise DeviceGone(
+                "the gpiod package is not installed (pip install 'checkpoint-edge[gpio]')", permanent=True
+            ) from exc
         self._value = Value
         settings = gpiod.LineSettings(
             direction=Direction.OUTPUT, output_value=Value.INACTIVE, active_low=active_low
@@ -59,7 +67,9 @@ class _GpiodLines:
                 chip, consumer="checkpoint-edge", config={tuple(offsets): settings}
             )
         except (OSError, ValueError) as exc:
-            raise DeviceGone(f"cannot open {chip}: {exc}", permanent=isinstance(exc, PermissionError)) from exc
+            raise DeviceGone(
+                f"cannot open {chip}: {exc}", permanent=isinstance(exc, PermissionError)
+            ) from exc
 
     def set(self, offset: int, active: bool) -> None:
         self._request.set_value(offset, self._value.ACTIVE if active else self._value.INACTIVE)
@@ -72,7 +82,9 @@ LineFactory = Callable[[str, list[int], bool], GpioLines]
 
 
 class GpioAlarmDevice(AlarmOutputDevice):
-    def __init__(self, device_id: str, config: GpioAlarmConfig, line_factory: LineFactory | None = None) -> None:
+    def __init__(
+        self, device_id: str, config: GpioAlarmConfig, line_factory: LineFactory | None = None
+    ) -> None:
         super().__init__(device_id, config.patterns)
         self.config = config
         self._factory: LineFactory = line_factory or _GpiodLines
@@ -84,10 +96,8 @@ class GpioAlarmDevice(AlarmOutputDevice):
     def close_output(self) -> None:
         lines, self._lines = self._lines, None
         if lines is not None:
-            try:
+            with contextlib.suppress(OSError):
                 lines.release()
-            except OSError:
-                pass
 
     def write_channel(self, channel: int, on: bool) -> None:
         if self._lines is None:

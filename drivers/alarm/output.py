@@ -151,7 +151,9 @@ class AlarmOutputDevice(Device):
                 outage_since = self._record_failure("link", str(exc), permanent, outage_since)
             except Exception as exc:
                 permanent = True
-                outage_since = self._record_failure("internal", f"internal error: {exc!r}", True, outage_since)
+                outage_since = self._record_failure(
+                    "internal", f"internal error: {exc!r}", True, outage_since
+                )
             finally:
                 self._sent.clear()
                 self.close_output()

@@ -13,11 +13,11 @@ channels are on at time t". No clock of its own (times are passed in) and no I/O
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from edge.strict import StrictModel
+from checkpoint_base.strict import StrictModel
 
 Pattern = Literal["steady", "blink", "slow_blink"]
 # (period, on-time) in seconds
@@ -31,7 +31,10 @@ class AlarmOutput(StrictModel):
     channel: int = Field(ge=1, le=8, description="Relay channel (LCUS: 1..8) or index into `lines` + 1.")
     pattern: Pattern = Field("steady", description="steady, blink (1 Hz) or slow_blink (0.5 Hz).")
     seconds: float = Field(
-        10.0, ge=0.0, le=3600.0, description="How long the output lasts, s; 0: while the lane fault lasts."
+        10.0,
+        ge=0.0,
+        le=3600.0,
+        description="How long the output lasts, s; 0: while the lane fault lasts, or until the next passenger.",
     )
     until_ack: bool = Field(
         False, description="Stays on (up to `seconds`) until the operator acknowledges on the page."
@@ -53,23 +56,24 @@ def _default_patterns() -> dict[str, list[AlarmOutput]]:
     }
 
 
-class AlarmPatterns(StrictModel):
-    """The map from outcome to outputs shared by every alarm device type."""
+PatternMap = dict[str, list[AlarmOutput]]
 
-    patterns: dict[str, list[AlarmOutput]] = Field(
+
+def patterns_field() -> Any:
+    """The `patterns` key every alarm device type has, last in its table."""
+    return Field(
         default_factory=_default_patterns,
         description="Outcome (medical_referral, guide_to_service_point, recheck, hold, lane_fault) → outputs;"
         " the default assumes a stack light on channels 1 red, 2 amber, 3 buzzer. An outcome left out"
         " switches nothing.",
     )
 
-    @field_validator("patterns")
-    @classmethod
-    def _known_outcomes(cls, value: dict[str, list[AlarmOutput]]) -> dict[str, list[AlarmOutput]]:
-        unknown = sorted(set(value) - set(ALARM_OUTCOMES))
-        if unknown:
-            raise ValueError(f"unknown outcome(s) {', '.join(unknown)}; expected {', '.join(ALARM_OUTCOMES)}")
-        return value
+
+def check_outcomes(value: PatternMap) -> PatternMap:
+    unknown = sorted(set(value) - set(ALARM_OUTCOMES))
+    if unknown:
+        raise ValueError(f"unknown outcome(s) {', '.join(unknown)}; expected {', '.join(ALARM_OUTCOMES)}")
+    return value
 
 
 @dataclass(frozen=True)

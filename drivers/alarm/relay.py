@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from checkpoint_base.strict import StrictModel
 from drivers.alarm.lcus import encode_relay
 from drivers.alarm.output import TICK_S, AlarmOutputDevice
-from drivers.alarm.patterns import AlarmPatterns
+from drivers.alarm.patterns import PatternMap, check_outcomes, patterns_field
 from drivers.transport import SerialLink, SerialPortName
 
 
-class LcusRelayConfig(AlarmPatterns):
+class LcusRelayConfig(StrictModel):
     type: Literal["lcus_relay"]
     port: SerialPortName = Field(description="pyserial URL or device path of the CH340 relay board.")
     baudrate: int = Field(9600, ge=1200, le=115200, description="UART speed; LCUS boards use 9600.")
+    patterns: PatternMap = patterns_field()
+
+    _outcomes = field_validator("patterns")(check_outcomes)
 
 
 class LcusRelayDevice(AlarmOutputDevice):

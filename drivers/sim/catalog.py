@@ -13,6 +13,7 @@ from drivers.idscan.sam_protocol import encode_text_block
 from drivers.sim.barcode_scanner_sim import BarcodeScannerSimulator, framed
 from drivers.sim.gy_mcu8833_sim import GyMcu8833Simulator
 from drivers.sim.gy_mcu90640_sim import GyMcu90640Simulator
+from drivers.sim.lcus_relay_sim import LcusRelaySimulator
 from drivers.sim.mrz_reader_sim import SPECIMENS, MrzReaderSimulator, zone_bytes
 from drivers.sim.sam_reader_sim import SamReaderSimulator
 from drivers.sim.simulator import Simulator
@@ -82,7 +83,16 @@ def make_simulator(device_type: str, link_path: Path | None = None, *, seed: int
         scanner = BarcodeScannerSimulator(framing, link_path=link_path, seed=seed)
         scanner.repeat = [framed(DEMO_HEALTH_CODE, framing), framed(DEMO_LICENCE, framing)]
         return scanner
+    if device_type == "lcus_relay":
+        return LcusRelaySimulator(link_path=link_path, seed=seed)
     raise KeyError(f"no simulator for {device_type!r}")
 
 
-SIMULATED_TYPES = ("gy_mcu90640", "gy_mcu8833", "sam_id_reader", "mrz_reader", "barcode_scanner")
+SIMULATED_TYPES = (
+    "gy_mcu90640",
+    "gy_mcu8833",
+    "sam_id_reader",
+    "mrz_reader",
+    "barcode_scanner",
+    "lcus_relay",
+)
