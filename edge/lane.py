@@ -17,9 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from drivers.alarm.output import AlarmOutputDevice
 from drivers.device import Device, DeviceItem
 from drivers.items import IdScan, ThermalFrame, VisibleFrame
 from drivers.registry import build_device
+from edge.operator.board import OperatorBoard
+from edge.operator.signals import LaneSignals
 from edge.passengers import Passenger, PassengerJoiner
 from edge.rule_lists import RuleListStore
 from edge.rules import Decision, RulesSettings, decide
@@ -46,11 +49,17 @@ class Lane:
         rule_lists: RuleListStore,
         pseudonymise: Callable[[str], str | None],
         sink: PassengerSink,
+        *,
+        alarm: AlarmOutputDevice | None = None,
+        board: OperatorBoard | None = None,
     ) -> None:
         self.lane_id = lane_id
         self.thermal = thermal
         self.scanners = scanners
         self.visible = visible
+        self.alarm = alarm
+        # The operator display and the alarm output: told of each verdict, decision and fault, never waited on.
+        self.signals = LaneSignals(lane_id, alarm, board)
         self._latest_visible: VisibleFrame | None = None
         self.rules = rules
         self.rule_lists = rule_lists
@@ -72,6 +81,7 @@ class Lane:
         rule_lists: RuleListStore,
         pseudonymise: Callable[[str], str | None],
         sink: PassengerSink,
+        board: OperatorBoard | None = None,
     ) -> Lane:
         thermal = build_device(f"{lane_config.id}.thermal", lane_config.thermal)
         scanners = [
@@ -80,6 +90,8 @@ class Lane:
         visible = (
             build_device(f"{lane_config.id}.visible", lane_config.visible) if lane_config.visible else None
         )
+        alarm = build_device(f"{lane_config.id}.alarm", lane_config.alarm) if lane_config.alarm else None
+        assert alarm is None or isinstance(alarm, AlarmOutputDevice)
         return cls(
             lane_config.id,
             thermal,
@@ -91,11 +103,22 @@ class Lane:
             rule_lists,
             pseudonymise,
             sink,
+            alarm=alarm,
+            board=board,
         )
 
     @property
     def devices(self) -> list[Device]:
-        return [self.thermal, *self.scanners, *([self.visible] if self.visible else [])]
+        optional = [d for d in (self.visible, self.alarm) if d is not None]
+        return [self.thermal, *self.scanners, *optional]
+
+    def faults(self) -> tuple[str, ...]:
+        """What the lane display lists as lane faults: device kinds not connected, a screening lockout."""
+        down = {d.kind for d in self.devices if d.state != "connected"}
+        status = self.screener.status
+        if status != "ok":
+            down.add("warm_up" if "warm" in status else "lockout")
+        return tuple(sorted(down))
 
     def start(self, stop: threading.Event) -> None:
         for device in self.devices:
@@ -178,6 +201,8 @@ class Lane:
         if self.frames.empty():
             for m in self.screener.flush(now):
                 passengers += self.joiner.add_measurement(m)
+        self._announce_verdicts()
+        self.signals.faults(self.faults(), now)
         passengers += self.joiner.expire(now)
         for p in passengers:
             self._decide_safely(p)
@@ -193,6 +218,12 @@ class Lane:
     def error_counters(self) -> dict[str, int]:
         """What this lane lost or survived since start: reported in status."""
         return {key: self.counters[key] for key in ("worker_errors", "frames_dropped")}
+
+    def _announce_verdicts(self) -> None:
+        """Temperature verdicts go to the display and the alarm now; the alert waits for the card join."""
+        for m in self.screener.take_verdicts():
+            self.counters["verdicts"] += 1
+            self.signals.verdict(m, time.monotonic())
 
     def _visible_for(self, frame: ThermalFrame) -> np.ndarray | None:
         """The visible picture taken within 0.2 s of the thermal frame, if any: an older one would misplace faces."""
@@ -232,4 +263,5 @@ class Lane:
         if m:
             self.counters[m.status] += 1
         self.counters[f"category_{decision.category}"] += 1
+        self.signals.decision(p, decision)
         self.sink(p, decision)

@@ -34,6 +34,8 @@ class PassengerMeasurement:
     numbers: dict[str, float] = field(default_factory=dict, compare=False)
     # The face in `snapshot` (x0, y0, x1, y1 thermal pixels): an alert's snapshot is cropped around it.
     snapshot_box: tuple[float, float, float, float] | None = None
+    # When the temperature was decided (time.monotonic()): before t_last_mono when decided in view.
+    verdict_mono: float = 0.0
 
 
 @dataclass(frozen=True)

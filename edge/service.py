@@ -18,6 +18,7 @@ from edge.config import AppConfig, config_hash
 from edge.config_check import plaintext_warning
 from edge.lane import Lane
 from edge.list_signing import ListKeyError, load_public_keys
+from edge.operator.board import OperatorBoard
 from edge.outbox import Outbox
 from edge.passengers import Passenger
 from edge.privacy import SiteKey, mask_id_number
@@ -74,10 +75,16 @@ class Service:
         self.statistics = StatisticsPublisher(
             config.site_id, config.device_id, [lane.id for lane in config.lanes], self.outbox
         )
+        # What each lane's operator display shows; the web server's display pages read it.
+        self.board = OperatorBoard([lane.id for lane in config.lanes])
         self.lanes = [
-            Lane.from_config(lane, config, self.rule_lists, self.site_key.pseudonymise, self._on_passenger)
+            Lane.from_config(
+                lane, config, self.rule_lists, self.site_key.pseudonymise, self._on_passenger, self.board
+            )
             for lane in config.lanes
         ]
+        lanes_by_id = {lane.lane_id: lane for lane in self.lanes}
+        self.board.on_acknowledge = lambda lane_id: lanes_by_id[lane_id].signals.acknowledge()
         self._lists_thread = threading.Thread(
             target=self.rule_lists.run, args=(self.stop_event,), name="rule-lists", daemon=True
         )

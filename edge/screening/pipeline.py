@@ -168,6 +168,9 @@ class _TrackData:
     snapshot: np.ndarray | None = None
     snapshot_box: tuple[float, float, float, float] | None = None
     sources: Counter[str] = field(default_factory=Counter)
+    clean_frames: int = 0
+    verdict: Assessment | None = None  # decided once per track: early (in view) or when the track ends
+    verdict_mono: float = 0.0
 
 
 def _in_zone(face: Face, zone: tuple[float, float, float, float], shape: tuple[int, ...]) -> bool:
@@ -200,6 +203,7 @@ class LaneScreener:
         self._ffc_until_mono = -np.inf
         self._flat_since_mono: float | None = None
         self._reference_state = ReferenceState(True, 0.0, "")
+        self._verdicts: list[PassengerMeasurement] = []
         self.frames_seen = 0
         self.last_view: LiveView | None = None  # read by the technician console's live view
 
@@ -304,10 +308,30 @@ class LaneScreener:
                 data.snapshot, data.snapshot_box = temps, face.box
             elif data.snapshot is None:
                 data.snapshot, data.snapshot_box = temps, face.box
+            if record.reading is not None and not record.faults:
+                data.clean_frames += 1
+                self._decide_in_view(track.track_id, data, track.first_mono, now)
             reading_c = record.reading.face_max_c if record.reading is not None else None
             live.append(LiveFace(face.box, reading_c, record.faults))
         self._publish_view(temps, now, tuple(live))
         return self.flush(now)
+
+    def _decide_in_view(self, track_id: int, data: _TrackData, first_mono: float, now: float) -> None:
+        """Decide the temperature while the passenger is still in front of the camera, once enough clean
+        frames are in, so the display and the alarm act before they walk away. Once per track: the
+        decision maker is stateful (adaptive baseline, pending re-checks) and a person is judged once."""
+        needed = self._settings.verdict_frames
+        if data.verdict is not None or needed == 0 or data.clean_frames < needed:
+            return
+        data.verdict = assess_passenger(data.records, self._settings, self._estimator, self._decider, now)
+        data.verdict_mono = now
+        self._verdicts.append(self._measurement(track_id, data, first_mono, now, data.verdict))
+
+    def take_verdicts(self) -> list[PassengerMeasurement]:
+        """Temperature verdicts since the last call, one per track: made in view (`verdict_frames` clean
+        frames) or, for a passenger who never gave enough, when their track ended."""
+        out, self._verdicts = self._verdicts, []
+        return out
 
     def _measure(
         self,
@@ -351,8 +375,20 @@ class LaneScreener:
     def _passenger(
         self, track_id: int, data: _TrackData, first_mono: float, last_mono: float
     ) -> PassengerMeasurement:
+        a = data.verdict
+        if a is None:
+            a = assess_passenger(data.records, self._settings, self._estimator, self._decider, last_mono)
+            data.verdict, data.verdict_mono = a, last_mono
+            m = self._measurement(track_id, data, first_mono, last_mono, a)
+            self._verdicts.append(m)
+            return m
+        # Decided in view: the passenger's record keeps that decision, over every frame of the track.
+        return self._measurement(track_id, data, first_mono, last_mono, a)
+
+    def _measurement(
+        self, track_id: int, data: _TrackData, first_mono: float, last_mono: float, a: Assessment
+    ) -> PassengerMeasurement:
         s = self._settings
-        a = assess_passenger(data.records, s, self._estimator, self._decider, last_mono)
         measured = [r for r in data.records if r.reading is not None]
         last_wall = data.records[-1].t_wall if data.records else 0.0
         return PassengerMeasurement(
@@ -374,4 +410,5 @@ class LaneScreener:
             track_id=track_id,
             face_source=data.sources.most_common(1)[0][0] if data.sources else "",
             numbers=a.numbers,
+            verdict_mono=data.verdict_mono,
         )

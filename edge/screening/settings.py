@@ -162,6 +162,14 @@ class ScreeningSettings(StrictModel):
     mask_above_ambient_c: float = Field(
         default=4.0, gt=0.0, le=20.0, description="Mouth region within this of ambient: mask or covering, °C."
     )
+    verdict_frames: int = Field(
+        default=3,
+        ge=0,
+        le=100,
+        description="Decide a passenger's temperature once this many clean frames are in, while they are"
+        " still in view (the lane display and alarm act on it; the alert still leaves after the card join);"
+        " 0: only when the face has gone for passenger_gap_s.",
+    )
     best_k_frames: int = Field(
         default=5, ge=1, le=100, description="A passenger is measured on their best K frames."
     )

@@ -105,7 +105,10 @@ def test_a_passenger_walking_through_is_measured_once() -> None:
     frames = walk(Scene(people=(Person(),)), frames=15, from_x_m=-0.15, to_x_m=0.15)
     measurements = run(LaneScreener(ScreeningSettings()), frames)
     assert len(measurements) == 1
-    assert measurements[0].frames == 15 and measurements[0].frames_used == 5
+    # Decided in view, on the first verdict_frames clean frames (3), and reported over the whole track.
+    assert measurements[0].frames == 15 and measurements[0].frames_used == 3
+    waited = run(LaneScreener(ScreeningSettings(verdict_frames=0)), frames)
+    assert waited[0].frames == 15 and waited[0].frames_used == 5
 
 
 def test_consecutive_passengers_are_measured_separately() -> None:
