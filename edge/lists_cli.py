@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.list_signing import ListKeyError, generate_key_pair, load_private_key, load_public_keys, sign
+from edge.lists_publish import register_publish
 from edge.rule_lists import MAX_DOCUMENT_BYTES, Rejected, RuleLists, parse_signed
 
 
@@ -97,3 +98,5 @@ def register(sub: Any) -> None:
     verify.add_argument("document", type=Path)
     verify.add_argument("--public-key", type=Path, required=True, help="the PEM public key file")
     verify.set_defaults(func=_cmd_verify)
+
+    register_publish(actions)  # edge/lists_publish.py: retained, to every node of a cluster
