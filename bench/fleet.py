@@ -220,6 +220,101 @@ def analyse(sent: list[list[Any]], receipts: list[list[Any]]) -> dict[str, Any]:
     }
 
 
+def run_schedule(cluster: RabbitCluster, args: argparse.Namespace) -> bool:
+    """Let the fleet produce for the duration; kill node 0 at 1/3, restart it at 2/3. True if killed."""
+    node_killed = False
+    started = time.monotonic()
+    while time.monotonic() - started < args.duration:
+        elapsed = time.monotonic() - started
+        if not args.no_kill and not node_killed and elapsed >= args.duration / 3:
+            log("killing node 0 (SIGKILL)")
+            cluster.kill(0)
+            node_killed = True
+        if node_killed and not cluster.alive(0) and elapsed >= 2 * args.duration / 3:
+            log("restarting node 0")
+            cluster.restart(0)
+            log("node 0 is back")
+        time.sleep(0.2)
+    return node_killed
+
+
+def wait_quiet(consumers: list[Child], alerts_sent: int, timeout_s: float = 60.0) -> None:
+    """Until the consumers hold at least every alert and nothing arrived for 3 s (late duplicates)."""
+    deadline = time.monotonic() + timeout_s
+    last_total, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        total = sum(c.count for c in consumers)
+        if total != last_total:
+            last_total, quiet_since = total, time.monotonic()
+        elif total >= alerts_sent and time.monotonic() - quiet_since > 3:
+            return
+        time.sleep(0.5)
+
+
+def start_consumers(cluster: RabbitCluster, args: argparse.Namespace, workdir: Path) -> list[Child]:
+    queues = declare_centre(cluster, args.routing, args.consumers)
+    amqp_ports = [cluster.amqp_port(i) for i in range(3)]
+    consumers = []
+    for i, queue in enumerate(queues):
+        # Consumer i prefers node i+1: the killed node 0 carries no consumer at first.
+        order = [amqp_ports[(i + 1 + k) % 3] for k in range(3)]
+        spec = {"name": f"c{i}", "amqp_ports": order, "queue": queue, "out": str(workdir / f"c{i}.json")}
+        consumers.append(Child("consumer", spec))
+    return consumers
+
+
+def start_workers(cluster: RabbitCluster, args: argparse.Namespace, workdir: Path) -> list[Child]:
+    mqtt_ports = [cluster.mqtt_port(i) for i in range(3)]
+    workers = []
+    for w in range(args.workers):
+        spec = {
+            "indices": list(range(w, args.appliances, args.workers)),
+            "total": args.appliances,
+            "mqtt_ports": mqtt_ports,
+            "state_dir": str(workdir / f"w{w}"),
+            "alert_rate": args.alert_rate,
+            "stats_interval": args.stats_interval,
+            "heartbeat_s": args.heartbeat,
+            "drain_timeout_s": 120.0,
+            "out": str(workdir / f"w{w}.json"),
+        }
+        workers.append(Child("worker", spec))
+    return workers
+
+
+def run_fleet(
+    args: argparse.Namespace, cluster: RabbitCluster, workdir: Path, children: list[Child]
+) -> dict[str, Any]:
+    log("starting a three-node RabbitMQ cluster")
+    cluster.start()
+    consumers = start_consumers(cluster, args, workdir)
+    children += consumers
+    workers = start_workers(cluster, args, workdir)
+    children += workers
+    log(
+        f"{args.appliances} appliances in {args.workers} processes, {len(consumers)} consumers ({args.routing})"
+    )
+    node_killed = run_schedule(cluster, args)
+    log("production over; waiting for every outbox to drain")
+    results = [w.stop(timeout_s=180) for w in workers]
+    sent = [row for r in results for row in r["sent"]]
+    wait_quiet(consumers, sum(1 for row in sent if row[1] == "alert"))
+    receipts_by_consumer = [c.stop(timeout_s=60) for c in consumers]
+    figures = analyse(sent, [row for r in receipts_by_consumer for row in r["receipts"]])
+    figures.update(
+        appliances=args.appliances,
+        node_killed=node_killed,
+        undelivered_in_outboxes=sum(r["undelivered"] for r in results),
+        uplink_connects=sum(r["connects"] for r in results),
+        consumer_reconnects=sum(r["reconnects"] for r in receipts_by_consumer),
+        consumers=len(consumers),
+        routing=args.routing,
+        duration_s=args.duration,
+        messages_per_s=round(len(sent) / args.duration, 1),
+    )
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -243,83 +338,17 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     cluster = RabbitCluster()
-    workers: list[Child] = []
-    consumers: list[Child] = []
-    node_killed = False
+    children: list[Child] = []
     try:
-        log("starting a three-node RabbitMQ cluster")
-        cluster.start()
-        queues = declare_centre(cluster, args.routing, args.consumers)
-        amqp_ports = [cluster.amqp_port(i) for i in range(3)]
-        for i, queue in enumerate(queues):
-            # Consumer i prefers node i+1: the killed node 0 carries no consumer at first.
-            order = [amqp_ports[(i + 1 + k) % 3] for k in range(3)]
-            spec = {"name": f"c{i}", "amqp_ports": order, "queue": queue, "out": str(workdir / f"c{i}.json")}
-            consumers.append(Child("consumer", spec))
-        mqtt_ports = [cluster.mqtt_port(i) for i in range(3)]
-        for w in range(args.workers):
-            spec = {
-                "indices": list(range(w, args.appliances, args.workers)),
-                "total": args.appliances,
-                "mqtt_ports": mqtt_ports,
-                "state_dir": str(workdir / f"w{w}"),
-                "alert_rate": args.alert_rate,
-                "stats_interval": args.stats_interval,
-                "heartbeat_s": args.heartbeat,
-                "drain_timeout_s": 120.0,
-                "out": str(workdir / f"w{w}.json"),
-            }
-            workers.append(Child("worker", spec))
-        log(
-            f"{args.appliances} appliances in {args.workers} processes, {len(consumers)} consumers ({args.routing})"
-        )
-        started = time.monotonic()
-        while time.monotonic() - started < args.duration:
-            elapsed = time.monotonic() - started
-            if not args.no_kill and not node_killed and elapsed >= args.duration / 3:
-                log("killing node 0 (SIGKILL)")
-                cluster.kill(0)
-                node_killed = True
-            if node_killed and not cluster.alive(0) and elapsed >= 2 * args.duration / 3:
-                log("restarting node 0")
-                cluster.restart(0)
-                log("node 0 is back")
-            time.sleep(0.2)
-        log("production over; waiting for every outbox to drain")
-        results = [w.stop(timeout_s=180) for w in workers]
-        sent = [row for r in results for row in r["sent"]]
-        alerts_sent = sum(1 for row in sent if row[1] == "alert")
-        deadline = time.monotonic() + 60
-        last_total, quiet_since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            total = sum(c.count for c in consumers)
-            if total != last_total:
-                last_total, quiet_since = total, time.monotonic()
-            elif total >= alerts_sent and time.monotonic() - quiet_since > 3:
-                break
-            time.sleep(0.5)
-        receipts_by_consumer = [c.stop(timeout_s=60) for c in consumers]
-        receipts = [row for r in receipts_by_consumer for row in r["receipts"]]
-        figures = analyse(sent, receipts)
-        figures.update(
-            appliances=args.appliances,
-            node_killed=node_killed,
-            undelivered_in_outboxes=sum(r["undelivered"] for r in results),
-            uplink_connects=sum(r["connects"] for r in results),
-            consumer_reconnects=sum(r["reconnects"] for r in receipts_by_consumer),
-            consumers=len(consumers),
-            routing=args.routing,
-            duration_s=args.duration,
-            messages_per_s=round(len(sent) / args.duration, 1),
-        )
+        figures = run_fleet(args, cluster, workdir, children)
     finally:
-        for child in [*workers, *consumers]:
+        for child in children:
             if child.process.poll() is None:
                 child.process.kill()
                 child.process.wait(10)
         cluster.close()
         shutil.rmtree(workdir, ignore_errors=True)
-    order = [
+    first = [
         "appliances",
         "alerts_expected",
         "alerts_received",
@@ -331,8 +360,7 @@ def main() -> int:
         "p99_ms",
         "node_killed",
     ]
-    ordered = {k: figures[k] for k in order} | {k: v for k, v in figures.items() if k not in order}
-    print(json.dumps(ordered))
+    print(json.dumps({k: figures[k] for k in first} | {k: v for k, v in figures.items() if k not in first}))
     return 0 if figures["lost"] == 0 and figures["duplicates_after_dedup"] == 0 else 1
 
 

@@ -111,9 +111,9 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     outcome = publish_retained(
         args.broker, topic, document, args.protocol, args.timeout, args.username, password, args.ca_file
     )
-    for where, error in outcome.items():
-        print(f"{where} {topic}: {'OK' if error is None else 'FAILED: ' + error}")
-    return 0 if all(error is None for error in outcome.values()) else 1
+    for where, problem in outcome.items():
+        print(f"{where} {topic}: {'OK' if problem is None else 'FAILED: ' + problem}")
+    return 0 if all(problem is None for problem in outcome.values()) else 1
 
 
 def register_publish(actions: Any) -> None:
