@@ -2,8 +2,10 @@
 
 Statuses: "normal", "elevated" (refer to a clinical thermometer), "recheck" (a first elevated reading;
 measure again before referring), "indeterminate" (the reading cannot be trusted: quality gate, cold skin,
-blackbody fault). The estimator's decision margin lowers the alarm point because a regression estimate
-under-reads the febrile tail; the configured threshold stays what the operator set.
+blackbody fault). The estimator's margin is the operating point of the configured threshold (the table
+beside the model): it lowers the alarm point at high thresholds, where a regression estimate under-reads
+the febrile tail, and raises it below ~37.2 °C, where false alarms are bounded; the configured threshold
+stays what the operator set.
 """
 
 from __future__ import annotations
@@ -115,7 +117,13 @@ class DecisionMaker:
             alarm_at = self._threshold_c - margin_c
             basis = f"threshold {self._threshold_c:.2f} °C"
         numbers["alarm_at_c"] = round(alarm_at, 3)
-        margin_note = f" less safety margin {margin_c:.2f} °C" if margin_c else ""
+        # The operating point of a low threshold can sit above it (negative margin): say which way it moved.
+        if margin_c > 0:
+            margin_note = f" less safety margin {margin_c:.2f} °C"
+        elif margin_c < 0:
+            margin_note = f" plus operating-point margin {-margin_c:.2f} °C"
+        else:
+            margin_note = ""
         elevated = core_c >= alarm_at
 
         pending = self._recheck_since_mono

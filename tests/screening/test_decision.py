@@ -16,6 +16,14 @@ def test_absolute_threshold_with_margin_and_reasons() -> None:
     assert "37.15" in elevated.reasons[0] and "margin 0.20" in elevated.reasons[0]
 
 
+def test_a_negative_operating_point_margin_raises_the_alarm_and_says_so() -> None:
+    d = DecisionMaker(DecisionSettings(), threshold_c=36.8)
+    below = d.decide(36.9, -0.3, 0.0)  # above the threshold, below its operating point 37.1
+    assert below.status == "normal" and below.alarm_at_c == pytest.approx(37.1)
+    assert "plus operating-point margin 0.30" in below.reasons[0] and "less" not in below.reasons[0]
+    assert d.decide(37.1, -0.3, 1.0).status == "elevated"
+
+
 def test_adaptive_baseline_is_a_trimmed_mean_of_recent_normals_plus_deviation() -> None:
     s = DecisionSettings(policy="adaptive", adaptive_window=5, adaptive_trim=1, adaptive_deviation_c=0.5)
     d = DecisionMaker(s, threshold_c=38.0)
