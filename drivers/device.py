@@ -268,7 +268,11 @@ class StreamDevice(SerialDevice):
                 self._last_item_mono = t_mono
                 self.seq += 1
                 self._count_item()
-                emit(ThermalFrame(self.device_id, self.seq, t_mono, t_wall, item.temps_c, item.ambient_c))
+                emit(
+                    ThermalFrame(
+                        self.device_id, self.seq, t_mono, t_wall, item.temps_c, item.ambient_c, item.telemetry
+                    )
+                )
                 self.after_frame(t_mono)
             elif isinstance(item, IdDocument):
                 self._last_item_mono = t_mono

@@ -19,6 +19,21 @@ class ThermalImage:
 
     temps_c: np.ndarray  # float32, H×W, °C
     ambient_c: float | None = None  # sensor/ambient temperature when the device reports one
+    telemetry: SensorTelemetry | None = None  # what the camera says about itself (Lepton footer rows)
+
+
+@dataclass(frozen=True)
+class SensorTelemetry:
+    """A radiometric camera's own state, decoded from its telemetry. None fields: not reported."""
+
+    ffc_state: str | None = None  # "never", "imminent", "in_progress", "complete" (flat-field correction)
+    ffc_desired: bool = False
+    uptime_s: float | None = None  # since the camera's power-on: the warm-up clock
+    frame_counter: int | None = None
+    fpa_temp_c: float | None = None
+    scene_emissivity: float | None = None  # the camera already applied this emissivity (1.0: none)
+    background_temp_c: float | None = None  # reflected temperature the camera applied with it
+    shutter_lockout: bool = False  # camera outside its shutter's temperature range: no FFC possible
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,7 @@ class ThermalFrame:
     t_wall: float  # time.time() at the same moment
     temps_c: np.ndarray
     ambient_c: float | None = None
+    telemetry: SensorTelemetry | None = None
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,23 @@ def render_example() -> str:
     ]
     _render(config, "", out)
     out += _other_device_types()
+    out += _blackbody_example()
     return "\n".join(out) + "\n"
+
+
+def _blackbody_example() -> list[str]:
+    """Lepton 3.5 (±5 °C alone) and cameras of 320×240 and more screen only against a blackbody in view."""
+    from edge.screening.settings import ReferenceSettings  # the screening room's model, rendered as-is
+
+    lines: list[str] = []
+    reference = ReferenceSettings(enabled=True, roi=(146, 4, 156, 14), set_point_c=35.0)
+    _render(reference, "screening.reference", lines)
+    return [
+        "",
+        "# ---- lepton_uvc and cameras of 320×240 and more: enable the blackbody (ETRS) in view. Replace the",
+        "# [screening.reference] table above with this one; roi is where the blackbody sits in the frame. ----",
+        *(f"# {line}" if line else "" for line in lines[1:]),
+    ]
 
 
 # Where each kind of device sits in a lane, and a placeholder for its port.

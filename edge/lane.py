@@ -6,6 +6,7 @@ Frames are perishable (a bounded queue that drops the oldest and counts it); sca
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import queue
@@ -27,6 +28,7 @@ from edge.passengers import Passenger, PassengerJoiner
 from edge.rule_lists import RuleListStore
 from edge.rules import Decision, RulesSettings, decide
 from edge.screening.pipeline import LaneScreener
+from edge.screening.recheck import RecheckBook, bind_to_document
 from edge.screening.settings import ScreeningSettings
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class Lane:
         *,
         alarm: AlarmOutputDevice | None = None,
         board: OperatorBoard | None = None,
+        sensor: str | None = None,
     ) -> None:
         self.lane_id = lane_id
         self.thermal = thermal
@@ -65,7 +68,11 @@ class Lane:
         self.rule_lists = rule_lists
         self.pseudonymise = pseudonymise
         self.sink = sink
-        self.screener = LaneScreener(screening)
+        self.screener = LaneScreener(screening, sensor=sensor)
+        self.screening_state = "ok"  # last screener status seen: a change is logged once
+        self.rechecks = (
+            RecheckBook(screening.decision.recheck_window_s) if screening.decision.recheck else None
+        )
         self.joiner = PassengerJoiner(lane_id, join_window_s, measurement_delay_s=screening.passenger_gap_s)
         self.frames: queue.Queue[ThermalFrame] = queue.Queue(maxsize=FRAME_QUEUE_LEN)
         self.scans: queue.Queue[IdScan] = queue.Queue()
@@ -105,6 +112,7 @@ class Lane:
             sink,
             alarm=alarm,
             board=board,
+            sensor=lane_config.thermal.type,
         )
 
     @property
@@ -130,13 +138,19 @@ class Lane:
         worker.start()
         self._threads.append(worker)
 
-    def health(self) -> dict[str, str]:
-        """A lane is degraded while any of its devices is not connected; other lanes are unaffected."""
+    def health(self) -> dict[str, Any]:
+        """A lane is degraded while any of its devices is not connected or its screening is locked out
+        (warm-up, blackbody); other lanes are unaffected."""
         down = [d for d in self.devices if d.status().get("state") != "connected"]
-        if not down:
-            return {"state": "ok", "reason": ""}
-        reason = ", ".join(f"{d.device_id} {d.status().get('state')}" for d in down)
-        return {"state": "degraded", "reason": reason}
+        problems = [f"{d.device_id} {d.status().get('state')}" for d in down]
+        screening = self.screener.status
+        if screening != "ok":
+            problems.append(f"screening {screening}")
+        out: dict[str, Any] = {"state": "degraded" if problems else "ok", "reason": ", ".join(problems)}
+        details = self.screener.status_details()
+        if details or screening != "ok":
+            out["screening"] = {"state": "ok" if screening == "ok" else "locked_out", **details}
+        return out
 
     def join(self, timeout_s: float) -> list[str]:
         """Wait for this lane's threads; return the names of those that did not stop."""
@@ -195,6 +209,7 @@ class Lane:
             except Exception:  # one bad frame: the passengers already joined this step still get decided
                 self.counters["worker_errors"] += 1
                 log.exception("lane %s: error processing a frame; continuing", self.lane_id)
+        self._note_screening_state()
         now = time.monotonic()
         # End idle tracks by the clock only once the queue is drained: a worker that fell behind (a slow disk
         # commit) must judge queued frames by their own time, or it splits a passenger in two.
@@ -225,6 +240,16 @@ class Lane:
             self.counters["verdicts"] += 1
             self.signals.verdict(m, time.monotonic())
 
+    def _note_screening_state(self) -> None:
+        state = self.screener.status
+        if state != self.screening_state:
+            self.screening_state = state
+            if state == "ok":
+                log.warning("lane %s: screening resumed", self.lane_id)
+            else:
+                self.counters["screening_lockouts"] += 1
+                log.warning("lane %s: screening %s", self.lane_id, state)
+
     def _visible_for(self, frame: ThermalFrame) -> np.ndarray | None:
         """The visible picture taken within 0.2 s of the thermal frame, if any: an older one would misplace faces."""
         picture = self._latest_visible
@@ -247,11 +272,16 @@ class Lane:
 
     def _decide(self, p: Passenger) -> None:
         m, doc = p.measurement, p.scan.document if p.scan else None
+        id_hmac = self.pseudonymise(doc.number) if doc is not None and doc.number else None
+        if m is not None and id_hmac is not None and self.rechecks is not None:
+            # A re-check is bound to the passenger: their document, once joined (edge/screening/recheck.py).
+            m = bind_to_document(self.rechecks, m, id_hmac, p.t_mono)
+            p = dataclasses.replace(p, measurement=m)
         lists = self.rule_lists.active
         decision = decide(
             temperature=m,
             document=doc,
-            id_hmac=self.pseudonymise(doc.number) if doc is not None and doc.number else None,
+            id_hmac=id_hmac,
             key_regions=lists.key_regions,
             watch_actions=lists.watch_actions,
             rules=self.rules,

@@ -32,6 +32,9 @@ class PassengerMeasurement:
     track_id: int = 0
     face_source: str = ""  # "skin", "thermal-retinaface", "visible-retinaface"
     numbers: dict[str, float] = field(default_factory=dict, compare=False)
+    # An indeterminate outcome the lane resolves itself (step closer, wait and re-measure, remove glasses…):
+    # counted in statistics, never published as an alert. Lockouts and re-checks are published.
+    lane_guidance: bool = False
     # The face in `snapshot` (x0, y0, x1, y1 thermal pixels): an alert's snapshot is cropped around it.
     snapshot_box: tuple[float, float, float, float] | None = None
     # When the temperature was decided (time.monotonic()): before t_last_mono when decided in view.

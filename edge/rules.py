@@ -116,7 +116,12 @@ def decide(
     today: dt.date,
 ) -> Decision:
     reasons: list[Reason] = []
-    if temperature is not None and temperature.status in _TEMPERATURE_CATEGORY:
+    # Guidance the lane gives itself (step closer, wait and re-measure, …) is counted, not escalated.
+    if (
+        temperature is not None
+        and temperature.status in _TEMPERATURE_CATEGORY
+        and not temperature.lane_guidance
+    ):
         code, category = _TEMPERATURE_CATEGORY[temperature.status]
         reasons.append(Reason(code, "; ".join(temperature.reasons), category))
     if document is not None:

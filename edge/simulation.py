@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from drivers.idscan.resident_id_number import check_character
 from drivers.idscan.sam_protocol import encode_text_block
 from drivers.sim.gy_mcu90640_sim import GyMcu90640Simulator
 from drivers.sim.sam_reader_sim import SamReaderSimulator
+from edge.screening.scene import Person, Scene, render
 
 AMBIENT_C = 24.0
 KEY_REGION = "990100"
@@ -77,27 +78,41 @@ def script_scene(
 
 
 class SceneRenderer:
-    """32×24 frames of a lane: background at ambient, a passenger's face as a warm ellipse."""
+    """32×24 frames of a lane as a GY-MCU90640 (55°) sees it, from the scene generator (edge/screening/
+    scene.py): background at ambient, and a passenger's head with anthropometric proportions, inner canthi as
+    the hottest skin, forehead, cheeks, nose, hair and clothing, integrated over each pixel's footprint.
 
-    def __init__(self, passengers: list[ScriptedPassenger]) -> None:
+    Passengers lean in to the kiosk at `distance_m` (0.30 m: the face is ~15 px wide, inside the sensor's
+    envelope, edge/screening/envelope.py) and sway a little sideways while in view.
+    """
+
+    def __init__(self, passengers: list[ScriptedPassenger], distance_m: float = 0.30) -> None:
         self.passengers = passengers
+        self.distance_m = distance_m
         self._rng = np.random.default_rng(11)
-        yy, xx = np.mgrid[0:24, 0:32]
-        r2 = ((yy - 11) / 4.5) ** 2 + ((xx - 16) / 3.5) ** 2
-        self._face = r2 <= 1.0
-        self._falloff = np.clip(1.0 - r2, 0.0, 1.0)
+        self._base = Scene(width=32, height=24, horizontal_fov_deg=55.0, ambient_c=AMBIENT_C, people=(),
+                           noise_c=0.08, supersample=3)  # fmt: skip
 
     def present(self, t: float) -> ScriptedPassenger | None:
         return next((p for p in self.passengers if p.has_face and p.arrive_s <= t < p.leave_s), None)
 
+    def person(self, p: ScriptedPassenger, t: float) -> Person:
+        progress = (t - p.arrive_s) / max(p.leave_s - p.arrive_s, 1e-9)
+        return Person(
+            x_m=-0.01 + 0.02 * progress,
+            y_m=0.01,
+            distance_m=self.distance_m,
+            canthus_c=p.skin_max_c,
+            forehead_c=p.skin_max_c - 0.8,
+            face_c=p.skin_max_c - 1.8,
+            nose_c=p.skin_max_c - 3.0,
+        )
+
     def __call__(self, t: float) -> tuple[np.ndarray, float]:
-        img = AMBIENT_C + self._rng.normal(0.0, 0.08, (24, 32))
         p = self.present(t)
-        if p is not None:
-            face = p.skin_max_c - 1.2 + 1.2 * self._falloff + self._rng.normal(0.0, 0.02, (24, 32))
-            img = np.where(self._face, face, img)
-            img[11, 16] = p.skin_max_c  # the inner-canthus hot spot
-        return img.astype(np.float32), AMBIENT_C
+        people = (self.person(p, t),) if p is not None else ()
+        rendered = render(replace(self._base, people=people), self._rng)
+        return rendered.temps_c, AMBIENT_C
 
     def card(self, t: float) -> bytes | None:
         for p in self.passengers:
@@ -154,6 +169,7 @@ log_level = "WARNING"
 {lanes}
 [screening]
 threshold_c = 37.3
+warm_up_s = 0.0  # simulated sensors are warm from the first frame
 {screening_extra}
 [rules]
 key_regions = [{{ prefix = "{key_region}", action = "guide_to_service_point" }}]

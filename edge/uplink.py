@@ -774,7 +774,13 @@ class Uplink:
                 name: info.get("state") if isinstance(info, dict) else info
                 for name, info in dict(provided.get("devices") or {}).items()
             },
-            "lanes": provided.get("lanes"),
+            # Lane state and reason only: a blackbody offset or warm-up countdown changes every frame.
+            "lanes": {
+                name: {"state": info.get("state"), "reason": info.get("reason")}
+                if isinstance(info, dict)
+                else info
+                for name, info in dict(provided.get("lanes") or {}).items()
+            },
             "rule_lists": (provided.get("rule_lists") or {}).get("version"),
             "config_hash": provided.get("config_hash"),
             "disk_state": health["disk_state"],

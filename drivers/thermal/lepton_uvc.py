@@ -3,7 +3,11 @@
 Recipe (shared/docs/protocols.md §1.4, from flirpy and OpenCV PRs #7293/#12454): open with OpenCV's V4L2
 backend, FOURCC `Y16 `, CAP_PROP_CONVERT_RGB off, so each frame is 16-bit single-channel. With TLinear on,
 a pixel is Kelvin × 100 (0.01 K; 0.1 K in low-gain mode). A 160×122 frame carries two telemetry rows at
-the bottom, which are stripped.
+the bottom (footer mode, which the PureThermal firmware selects for that frame size): row 120 holds telemetry
+lines A (words 0–79) and B (80–159), row 121 line C. They are decoded (`parse_telemetry`) and stripped from
+the image: the flat-field-correction state gates measurement, the uptime is the warm-up clock, the
+emissivity echo says whether the camera already corrected for skin, and line C's TLinear resolution
+overrides the configured one.
 
 Only radiometric streams are accepted: colour/8-bit video (CONVERT_RGB left on, a UYVY/Y8 mode) and 16-bit
 values that cannot be Kelvin (TLinear off, or a Lepton 3.0, which is not radiometric) are refused with an
@@ -21,7 +25,7 @@ from pydantic import Field, field_validator
 
 from checkpoint_base.strict import StrictModel
 from drivers.device import Capture, CaptureDevice, CaptureGone, DeviceItem
-from drivers.items import ThermalFrame, ThermalImage
+from drivers.items import SensorTelemetry, ThermalFrame, ThermalImage
 
 PURETHERMAL_VID_PID = ("1e4e", "0100")
 KELVIN_OFFSET_C = 273.15
@@ -30,6 +34,65 @@ FRAME_SHAPES = {(120, 160): 0, (122, 160): 2, (60, 80): 0}
 # A scene in front of a checkpoint camera lies within these bounds, in Kelvin (-73 °C … 227 °C);
 # a median outside them means the numbers are not Kelvin×100.
 PLAUSIBLE_MEDIAN_K = (200.0, 500.0)
+
+
+FFC_STATES = ("never", "imminent", "in_progress", "complete")  # status bits 4–5, in the SDK's order
+FRACTION_ONE = 8192.0  # 3.13 fixed point
+
+
+def _u32(words: np.ndarray, at: int) -> int:
+    return int(words[at]) | (int(words[at + 1]) << 16)  # low word first
+
+
+def parse_telemetry(rows: np.ndarray) -> tuple[SensorTelemetry, float | None]:
+    """The two footer rows of a 160×122 Lepton 3.x frame -> (telemetry, TLinear K/count or None).
+
+    Row A: 1–2 uptime ms, 3–4 status (bit 3 FFC desired, bits 4–5 FFC state, bit 15 shutter lockout),
+    20–21 frame counter, 24 FPA temperature K×100. Row B: 19 scene emissivity ×8192, 20 background
+    temperature K×100. Row C: 48 TLinear enabled, 49 TLinear resolution (0 → 0.1 K, 1 → 0.01 K).
+    """
+    words = np.asarray(rows, dtype=np.uint16).reshape(-1)
+    a, b, c = words[0:80], words[80:160], words[160:240]
+    status = _u32(a, 3)
+    emissivity = int(b[19]) / FRACTION_ONE if b[19] else None
+    background_c = int(b[20]) / 100.0 - KELVIN_OFFSET_C if b[20] else None
+    telemetry = SensorTelemetry(
+        ffc_state=FFC_STATES[(status >> 4) & 0b11],
+        ffc_desired=bool((status >> 3) & 1),
+        uptime_s=_u32(a, 1) / 1000.0,
+        frame_counter=_u32(a, 20),
+        fpa_temp_c=int(a[24]) / 100.0 - KELVIN_OFFSET_C if a[24] else None,
+        scene_emissivity=emissivity,
+        background_temp_c=background_c,
+        shutter_lockout=bool((status >> 15) & 1),
+    )
+    resolution = None
+    if int(c[48]) == 1:  # TLinear on: the pixel step is known from the camera itself
+        resolution = 0.01 if int(c[49]) == 1 else 0.1
+    return telemetry, resolution
+
+
+def encode_telemetry(t: SensorTelemetry, resolution_k: float = 0.01) -> np.ndarray:
+    """The inverse of `parse_telemetry`: two 160-word footer rows, for simulators and tests."""
+    words = np.zeros(320, dtype=np.uint16)
+    a, b, c = words[0:80], words[80:160], words[160:240]
+
+    def put32(row: np.ndarray, at: int, value: int) -> None:
+        row[at], row[at + 1] = value & 0xFFFF, (value >> 16) & 0xFFFF
+
+    status = (FFC_STATES.index(t.ffc_state or "never") << 4) | (int(t.ffc_desired) << 3)
+    status |= int(t.shutter_lockout) << 15
+    put32(a, 3, status)
+    put32(a, 1, round((t.uptime_s or 0.0) * 1000.0))
+    put32(a, 20, t.frame_counter or 0)
+    if t.fpa_temp_c is not None:
+        a[24] = round((t.fpa_temp_c + KELVIN_OFFSET_C) * 100.0)
+    if t.scene_emissivity is not None:
+        b[19] = round(t.scene_emissivity * FRACTION_ONE)
+    if t.background_temp_c is not None:
+        b[20] = round((t.background_temp_c + KELVIN_OFFSET_C) * 100.0)
+    c[48], c[49] = 1, 1 if resolution_k == 0.01 else 0
+    return words.reshape(2, 160)
 
 
 class NotRadiometric(ValueError):
@@ -62,6 +125,10 @@ def decode_y16(frame: np.ndarray, *, resolution_k: float = 0.01) -> ThermalImage
         )
     telemetry_rows = FRAME_SHAPES[shape]
     image = array[: shape[0] - telemetry_rows] if telemetry_rows else array
+    telemetry = None
+    if telemetry_rows:
+        telemetry, camera_resolution = parse_telemetry(array[shape[0] - telemetry_rows :])
+        resolution_k = camera_resolution or resolution_k
     median_k = float(np.median(image)) * resolution_k
     low, high = PLAUSIBLE_MEDIAN_K
     if not low <= median_k <= high:
@@ -70,7 +137,7 @@ def decode_y16(frame: np.ndarray, *, resolution_k: float = 0.01) -> ThermalImage
             "off, the resolution setting is wrong, or the module is a non-radiometric Lepton 3.0"
         )
     temps_c = image.astype(np.float32) * np.float32(resolution_k) - np.float32(KELVIN_OFFSET_C)
-    return ThermalImage(temps_c=temps_c)
+    return ThermalImage(temps_c=temps_c, telemetry=telemetry)
 
 
 def find_purethermal(sysfs: Path = Path("/sys/class/video4linux")) -> str | None:
@@ -155,4 +222,6 @@ class LeptonUvcDevice(CaptureDevice):
         except NotRadiometric as exc:
             raise CaptureGone(f"refused: {exc}", permanent=True) from exc
         self.seq += 1
-        return ThermalFrame(self.device_id, self.seq, t_mono, t_wall, image.temps_c, image.ambient_c)
+        return ThermalFrame(
+            self.device_id, self.seq, t_mono, t_wall, image.temps_c, image.ambient_c, image.telemetry
+        )

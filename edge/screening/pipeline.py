@@ -5,23 +5,29 @@
     track ended (face absent ≥ passenger_gap_s) ─► best K clean frames ─► passenger gates (cold skin …)
           ─► core estimate (ONNX model, or constant offset for faces too small for it) ─► decision
 
-`assess_passenger` is the part shared with `checkpoint-edge model evaluate`, so the clinical evaluation
-runs exactly the appliance's aggregation, gates, estimator and decision.
+Before faces are looked for, the sensor guard (sensor_guard.py) applies the corrections and lockouts
+(emissivity, blackbody, flat-field correction, warm-up); the sensor type's envelope (envelope.py) decides
+which faces may be judged; re-checks are bound to the passenger (recheck.py). `assess_passenger`
+(assess.py) is the part shared with `checkpoint-edge model evaluate`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from drivers.items import ThermalFrame
 from edge.records import LiveFace, LiveView, PassengerMeasurement
+
+# Shared with `checkpoint-edge model evaluate`, which imports them from here.
+from edge.screening.assess import Assessment, FrameRecord, assess_passenger
+from edge.screening.assess import choose_estimator as choose_estimator
 from edge.screening.decision import DecisionMaker
-from edge.screening.estimator import CoreEstimator, passenger_features
+from edge.screening.envelope import ADVICE_PRESENCE_ONLY, REASON_PRESENCE_ONLY, envelope_for
+from edge.screening.estimator import CoreEstimator
 from edge.screening.faces import (
     Face,
     FaceFinder,
@@ -31,134 +37,21 @@ from edge.screening.faces import (
     ThermalDetectorFinder,
     VisibleFinder,
 )
-from edge.screening.measure import SiteReading, measure_face
-from edge.screening.reference import BlackbodyReference, ReferenceState
+from edge.screening.measure import measure_face
+from edge.screening.outcome import (
+    ADVICE,
+    FAULT_COLD_EXPOSED,
+    FAULT_FAR,
+    FAULT_GLASSES,
+    FAULT_MULTIPLE,
+    FAULT_NOT_FRONTAL,
+    FAULT_SMALL,
+    LANE_GUIDANCE,
+)
+from edge.screening.recheck import RecheckBook
+from edge.screening.sensor_guard import FAULT_FFC, SensorGuard
 from edge.screening.settings import ScreeningSettings
 from edge.screening.tracking import Tracker
-
-# Faults: why a frame cannot be used. Also the passenger's reasons when no frame was usable.
-FAULT_MULTIPLE = "more than one face in the measurement zone"
-FAULT_FFC = "camera in flat-field correction"
-FAULT_SMALL = "face too small"
-FAULT_FAR = "face too far"
-FAULT_NOT_FRONTAL = "face not frontal"
-FAULT_GLASSES = "glasses hide the inner canthi"
-FAULT_BLACKBODY = "blackbody not valid"
-
-ADVICE = {
-    FAULT_MULTIPLE: "one person at a time",
-    FAULT_FFC: "re-measure",
-    FAULT_SMALL: "step closer",
-    FAULT_FAR: "step closer",
-    FAULT_NOT_FRONTAL: "face the camera",
-    FAULT_GLASSES: "remove glasses",
-    FAULT_BLACKBODY: "screening locked out: check the blackbody",
-}
-
-
-@dataclass(frozen=True)
-class FrameRecord:
-    t_mono: float
-    t_wall: float
-    reading: SiteReading | None  # None for frames with no usable face (flat-field correction)
-    quality: float = 0.0
-    faults: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()  # observations that do not invalidate the frame (e.g. a mask)
-
-
-@dataclass(frozen=True)
-class Assessment:
-    status: str
-    reasons: tuple[str, ...]
-    skin_c: float | None
-    core_c: float | None
-    advice: str
-    estimator: str
-    frames_used: int
-    ambient_c: float | None
-    numbers: dict[str, float]
-    alarm_at_c: float | None = None
-
-
-def choose_estimator(settings: ScreeningSettings, readings: Sequence[SiteReading]) -> str:
-    if settings.estimator != "auto":
-        return settings.estimator
-    widths = [r.face_width_px for r in readings if r.face_width_px is not None]
-    if not widths:
-        return "model"  # readings without geometry come from a research camera (the clinical data)
-    return "model" if float(np.median(widths)) >= settings.model_min_face_px else "offset"
-
-
-def assess_passenger(
-    records: Sequence[FrameRecord],
-    settings: ScreeningSettings,
-    estimator: CoreEstimator | None,
-    decider: DecisionMaker,
-    now_mono: float,
-) -> Assessment:
-    clean = [r for r in records if not r.faults and r.reading is not None]
-    if not clean:
-        counts = Counter(f for r in records for f in r.faults)
-        reasons = tuple(f"{fault} ({n} of {len(records)} frames)" for fault, n in counts.most_common())
-        top = counts.most_common(1)[0][0] if counts else ""
-        advice = next((a for fault, a in ADVICE.items() if top.startswith(fault)), "re-measure")
-        d = decider.indeterminate(reasons or ("no usable frame",), now_mono)
-        return Assessment(d.status, d.reasons, None, None, advice, "", 0, None, {})
-
-    best = sorted(clean, key=lambda r: r.quality, reverse=True)[: settings.best_k_frames]
-    readings = [r.reading for r in best if r.reading is not None]
-    face_max = float(np.mean([r.face_max_c for r in readings]))
-    ambients = [r.ambient_c for r in readings if r.ambient_c is not None]
-    ambient_c = float(np.median(ambients)) if ambients else settings.ambient_c
-    notes = tuple(sorted({n for r in best for n in r.notes}))
-    numbers = {"face_max_c": round(face_max, 3), "ambient_c": round(ambient_c, 2)}
-
-    if face_max < settings.cold_skin_c or face_max > settings.warm_skin_c:
-        cold = face_max < settings.cold_skin_c
-        limit = settings.cold_skin_c if cold else settings.warm_skin_c
-        reason = (
-            f"skin too {'cold' if cold else 'warm'} to judge: face max {face_max:.2f} °C "
-            f"{'<' if cold else '>'} {limit:.2f} °C; wait and re-measure"
-        )
-        d = decider.indeterminate((reason, *notes), now_mono)
-        return Assessment(
-            d.status,
-            d.reasons,
-            round(face_max, 2),
-            None,
-            "wait and re-measure",
-            "",
-            len(best),
-            ambient_c,
-            numbers,
-        )
-
-    kind = choose_estimator(settings, readings)
-    if kind == "model":
-        if estimator is None:
-            raise ValueError("the trained estimator was requested but not loaded")
-        features = passenger_features(readings, settings.ambient_c)
-        est = estimator.estimate(features, settings.threshold_c)
-        core_c, margin_c, label = est.core_c, est.margin_c, est.model
-        numbers.update({k: round(v, 3) for k, v in est.features.items()})
-    else:
-        core_c, margin_c, label = face_max + settings.skin_to_core_offset_c, 0.0, "offset"
-        numbers["offset_c"] = settings.skin_to_core_offset_c
-    d = decider.decide(core_c, margin_c, now_mono)
-    numbers.update(d.numbers)
-    advice = {"elevated": "refer to a clinical thermometer", "recheck": "measure again"}.get(d.status, "")
-    return Assessment(
-        d.status,
-        (*d.reasons, f"estimator {label} on {len(best)} frame(s)", *notes),
-        round(face_max, 2),
-        round(core_c, 2),
-        advice,
-        label,
-        len(best),
-        ambient_c,
-        numbers,
-        d.alarm_at_c,
-    )
 
 
 @dataclass
@@ -180,12 +73,17 @@ def _in_zone(face: Face, zone: tuple[float, float, float, float], shape: tuple[i
 
 
 class LaneScreener:
-    def __init__(self, settings: ScreeningSettings, *, detector: RetinaFace | None = None) -> None:
+    def __init__(
+        self, settings: ScreeningSettings, *, detector: RetinaFace | None = None, sensor: str | None = None
+    ) -> None:
         self._settings = s = settings
-        self._reference = BlackbodyReference(s.reference)
+        self._envelope = envelope_for(sensor)
+        self._guard = SensorGuard(s, self._envelope, sensor)
         self._tracker: Tracker[_TrackData] = Tracker(max_gap_s=s.passenger_gap_s)
         self._data: dict[int, _TrackData] = {}
-        self._decider = DecisionMaker(s.decision, s.threshold_c)
+        # Re-checks are bound to the passenger (RecheckBook), never to the lane's sequence of readings.
+        self._decider = DecisionMaker(s.decision.model_copy(update={"recheck": False}), s.threshold_c)
+        self._rechecks = RecheckBook(s.decision.recheck_window_s)
         self._estimator: CoreEstimator | None = None
         if s.estimator != "offset":
             path = Path(s.estimator_path) if s.estimator_path else None
@@ -200,9 +98,6 @@ class LaneScreener:
                 self._retinaface(), max_side=s.detector_max_side, min_score=s.detector_min_score
             )
             self._thermal_finder = ScheduledFinder(inner, every_n=s.detector_every_n, skin_min_c=s.face_min_c)
-        self._ffc_until_mono = -np.inf
-        self._flat_since_mono: float | None = None
-        self._reference_state = ReferenceState(True, 0.0, "")
         self._verdicts: list[PassengerMeasurement] = []
         self.frames_seen = 0
         self.last_view: LiveView | None = None  # read by the technician console's live view
@@ -210,7 +105,7 @@ class LaneScreener:
     def _publish_view(
         self, temps: np.ndarray, now: float, faces: tuple[LiveFace, ...] = (), note: str = ""
     ) -> None:
-        ref, s = self._reference_state, self._settings.reference
+        ref, s = self._guard.reference_state, self._settings.reference
         self.last_view = LiveView(
             seq=self.frames_seen,
             t_mono=now,
@@ -252,51 +147,41 @@ class LaneScreener:
     @property
     def status(self) -> str:
         """ "ok", or why screening is locked out (the lane shows it and stops calling passengers normal)."""
-        if not self._reference_state.valid:
-            return f"locked out: {self._reference_state.reason}"
-        return "ok"
+        lockout = self._guard.lockout
+        return f"locked out: {lockout}" if lockout else "ok"
+
+    def status_details(self) -> dict[str, float]:
+        """Sensor numbers for the lane's status: blackbody offset and drift, warm-up time left."""
+        out = self._guard.details()
+        left = self._guard.warm_up_left_s()
+        if left > 0:
+            out["warm_up_left_s"] = round(left, 1)
+        return out
 
     def process(self, frame: ThermalFrame, visible: np.ndarray | None = None) -> list[PassengerMeasurement]:
         s = self._settings
         self.frames_seen += 1
-        temps = frame.temps_c
         now = frame.t_mono
-        step = max(1, min(temps.shape) // 64)  # a closed shutter is flat everywhere: a sparse grid shows it
-        flat = float(temps[::step, ::step].std()) <= s.ffc_uniform_std_c
-        if flat and self._flat_since_mono is None:
-            self._flat_since_mono = now
-        elif not flat:
-            self._flat_since_mono = None
-        # A shutter closes for a second or so; a frame that stays flat longer is a noiseless simulator or a
-        # dead sensor, and must not keep passengers alive for ever.
-        if flat and self._flat_since_mono is not None and now - self._flat_since_mono <= s.ffc_max_s:
+        ambient_frame = frame.ambient_c if s.ambient_source == "frame" else None
+        ambient_c = ambient_frame if ambient_frame is not None else s.ambient_c
+        check = self._guard.check(frame, ambient_c)
+        if check.shutter:
             # Shutter closed: no scene at all. Keep passengers alive across it rather than splitting them.
-            self._ffc_until_mono = now + s.ffc_settle_s
             for track in self._tracker.active:
                 track.last_mono = now
                 self._data[track.track_id].records.append(
-                    FrameRecord(now, frame.t_wall, None, faults=(FAULT_FFC,))
+                    FrameRecord(now, frame.t_wall, None, faults=check.faults)
                 )
-            self._publish_view(temps, now, note=FAULT_FFC)
+            self._publish_view(frame.temps_c, now, note=FAULT_FFC)
             return self.flush(now)
 
-        ref = self._reference.update(temps)
-        self._reference_state = ref
-        if ref.offset_c:
-            # Correct before finding faces too: the skin threshold is a true temperature.
-            temps = temps + np.float32(ref.offset_c)
+        temps = check.temps_c
         finder = self._finder_for(visible)
         faces = [f for f in finder.find(temps, visible) if _in_zone(f, s.measurement_zone, temps.shape)]
         tracks = self._tracker.assign(faces, now)
-        shared_faults: list[str] = []
+        shared_faults = list(check.faults)
         if len(faces) > 1:
             shared_faults.append(FAULT_MULTIPLE)
-        if now < self._ffc_until_mono:
-            shared_faults.append(FAULT_FFC)
-        if not ref.valid:
-            shared_faults.append(f"{FAULT_BLACKBODY}: {ref.reason}")
-        ambient_frame = frame.ambient_c if s.ambient_source == "frame" else None
-        ambient_c = ambient_frame if ambient_frame is not None else s.ambient_c
         live: list[LiveFace] = []
         for face, track in zip(faces, tracks, strict=True):
             data = self._data.setdefault(track.track_id, _TrackData())
@@ -323,7 +208,7 @@ class LaneScreener:
         needed = self._settings.verdict_frames
         if data.verdict is not None or needed == 0 or data.clean_frames < needed:
             return
-        data.verdict = assess_passenger(data.records, self._settings, self._estimator, self._decider, now)
+        data.verdict = self._assess(track_id, data, now)
         data.verdict_mono = now
         self._verdicts.append(self._measurement(track_id, data, first_mono, now, data.verdict))
 
@@ -332,6 +217,17 @@ class LaneScreener:
         frames) or, for a passenger who never gave enough, when their track ended."""
         out, self._verdicts = self._verdicts, []
         return out
+
+    def _geometry_faults(self, width: float, distance_m: float | None) -> list[str]:
+        """Too small or too far: the configured gates, and the sensor type's envelope."""
+        s, env = self._settings, self._envelope
+        min_width = max(s.min_face_width_px, env.min_face_px if env is not None and env.decides else 0.0)
+        max_distance = min(s.max_distance_m, env.max_distance_m if env is not None and env.decides else 1e9)
+        if width < min_width:
+            return [FAULT_SMALL]
+        if distance_m is not None and distance_m > max_distance:
+            return [FAULT_FAR]
+        return []
 
     def _measure(
         self,
@@ -351,15 +247,19 @@ class LaneScreener:
             skin_min_c=s.face_min_c,
         )
         faults = list(shared_faults)
-        width = m.reading.face_width_px or 0.0
-        if width < s.min_face_width_px:
-            faults.append(FAULT_SMALL)
-        elif m.reading.distance_m is not None and m.reading.distance_m > s.max_distance_m:
-            faults.append(FAULT_FAR)
+        faults += self._geometry_faults(m.reading.face_width_px or 0.0, m.reading.distance_m)
         if m.frontal is False and not face.landmarks_estimated:
             faults.append(FAULT_NOT_FRONTAL)
         if m.periocular_drop_c is not None and m.periocular_drop_c > s.glasses_drop_c:
             faults.append(FAULT_GLASSES)
+        r = m.reading
+        if (
+            s.profile == "cold_arrivals"
+            and r.canthus_max_c is not None
+            and r.forehead_centre_c is not None
+            and r.canthus_max_c - r.forehead_centre_c > s.cold_gradient_c
+        ):
+            faults.append(FAULT_COLD_EXPOSED)
         notes = []
         if m.mouth_region_c is not None and m.mouth_region_c - ambient_c < s.mask_above_ambient_c:
             notes.append("face covering detected")
@@ -372,12 +272,35 @@ class LaneScreener:
             out.append(self._passenger(track.track_id, data, track.first_mono, track.last_mono))
         return out
 
+    def _assess(self, track_id: int, data: _TrackData, last_mono: float) -> Assessment:
+        s = self._settings
+        if self._envelope is not None and not self._envelope.decides:
+            # Presence and guidance only: never a temperature, never the decision state (baseline, re-check).
+            faults = Counter(f for r in data.records for f in r.faults)
+            crowded = faults[FAULT_MULTIPLE] * 2 > len(data.records)
+            advice = ADVICE[FAULT_MULTIPLE] if crowded else ADVICE_PRESENCE_ONLY
+            return Assessment("indeterminate", (REASON_PRESENCE_ONLY,), None, None, advice, "", 0, None, {})
+        a = assess_passenger(data.records, s, self._estimator, self._decider, last_mono)
+        subject = f"track:{track_id}"
+        if a.status == "normal":
+            self._rechecks.normal(subject)
+        if a.status != "elevated" or not s.decision.recheck:
+            return a
+        if self._rechecks.elevated(subject, last_mono):
+            return replace(a, reasons=(a.reasons[0], "confirmed by re-measurement", *a.reasons[1:]))
+        return replace(
+            a,
+            status="recheck",
+            reasons=(a.reasons[0], "first elevated reading: measure again", *a.reasons[1:]),
+            advice="measure again",
+        )
+
     def _passenger(
         self, track_id: int, data: _TrackData, first_mono: float, last_mono: float
     ) -> PassengerMeasurement:
         a = data.verdict
         if a is None:
-            a = assess_passenger(data.records, self._settings, self._estimator, self._decider, last_mono)
+            a = self._assess(track_id, data, last_mono)
             data.verdict, data.verdict_mono = a, last_mono
             m = self._measurement(track_id, data, first_mono, last_mono, a)
             self._verdicts.append(m)
@@ -411,4 +334,5 @@ class LaneScreener:
             face_source=data.sources.most_common(1)[0][0] if data.sources else "",
             numbers=a.numbers,
             verdict_mono=data.verdict_mono,
+            lane_guidance=a.status == "indeterminate" and a.advice in LANE_GUIDANCE,
         )

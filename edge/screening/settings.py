@@ -6,13 +6,16 @@ skin segmentation, constant skin→core offset, absolute 37.3 °C threshold, bla
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from edge.screening.decision import DecisionSettings
 from edge.screening.operating_points import check_threshold
 from edge.strict import StrictModel
+
+# cold_arrivals: a face maximum below this is too cold to clear (indoor faces read ~35.5 °C and above).
+COLD_ARRIVALS_COLD_SKIN_C = 35.0
 
 
 class ReferenceSettings(StrictModel):
@@ -53,6 +56,12 @@ class ReferenceSettings(StrictModel):
         le=5.0,
         description="Frame-to-frame standard deviation above this: unstable, °C.",
     )
+    drift_log_step_c: float = Field(
+        default=0.2,
+        gt=0.0,
+        le=5.0,
+        description="Log the blackbody offset each time it drifts this much further from its first value, °C.",
+    )
 
 
 class RegistrationSettings(StrictModel):
@@ -71,6 +80,11 @@ class RegistrationSettings(StrictModel):
 
 
 class ScreeningSettings(StrictModel):
+    profile: Literal["standard", "cold_arrivals"] = Field(
+        default="standard",
+        description="standard: indoor arrivals at room temperature; cold_arrivals: passengers come off cold"
+        " platforms (adaptive baseline by default, a cold face is re-measured, never normal; docs/install.md).",
+    )
     threshold_c: float = Field(
         default=37.3,
         ge=34.0,
@@ -153,6 +167,13 @@ class ScreeningSettings(StrictModel):
         le=45.0,
         description="Face maximum above this: skin too warm to judge, re-measure, °C.",
     )
+    cold_gradient_c: float = Field(
+        default=2.0,
+        gt=0.0,
+        le=10.0,
+        description="cold_arrivals profile: forehead centre this much below the inner canthi means a"
+        " cold-exposed face: wait and re-measure, °C.",
+    )
     glasses_drop_c: float = Field(
         default=1.5,
         gt=0.0,
@@ -193,6 +214,26 @@ class ScreeningSettings(StrictModel):
         description="Flat frames for longer than this are not a shutter (noiseless source, dead sensor), s.",
     )
 
+    warm_up_s: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=7200.0,
+        description="No decisions this long after the sensor powers on (default: per sensor type,"
+        " GY-MCU90640 300, Lepton 900, GY-MCU8833 60), s.",
+    )
+    emissivity: float = Field(
+        default=0.98,
+        ge=0.9,
+        le=1.0,
+        description="Skin emissivity applied to radiometric cameras (Lepton) that report ε = 1 themselves.",
+    )
+    reflected_c: float | None = Field(
+        default=None,
+        ge=-20.0,
+        le=60.0,
+        description="Reflected (background) temperature for the emissivity correction (default: ambient), °C.",
+    )
+
     # Estimation and decision.
     estimator: Literal["auto", "model", "offset"] = Field(
         default="auto",
@@ -229,3 +270,18 @@ class ScreeningSettings(StrictModel):
         if self.estimator != "offset":
             check_threshold(self.threshold_c, self.estimator_camera, self.estimator_path)
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        """cold_arrivals changes defaults only: a key the site set explicitly always wins."""
+        if not isinstance(data, dict) or data.get("profile") != "cold_arrivals":
+            return data
+        data = dict(data)
+        decision = data.get("decision", {})
+        if isinstance(decision, dict) and "policy" not in decision:
+            # Cold-skinned passengers feed the baseline, so the alarm follows the crowd off the platform.
+            data["decision"] = {**decision, "policy": "adaptive"}
+        data.setdefault("cold_skin_c", COLD_ARRIVALS_COLD_SKIN_C)
+        data.setdefault("ambient_source", "frame")  # a room sensor, where the device has one
+        return data

@@ -12,12 +12,13 @@ import cv2
 import numpy as np
 import pytest
 
-from drivers.items import ThermalFrame, VisibleFrame
+from drivers.items import SensorTelemetry, ThermalFrame, VisibleFrame
 from drivers.thermal.lepton_uvc import (
     LeptonUvcConfig,
     LeptonUvcDevice,
     NotRadiometric,
     decode_y16,
+    encode_telemetry,
     find_purethermal,
 )
 from drivers.visible_camera import VisibleCameraConfig, VisibleCameraDevice, backend_for
@@ -207,3 +208,30 @@ def test_visible_camera_missing_source_is_reported(tmp_path: Path) -> None:
     device = VisibleCameraDevice("lane.visible", config)
     run_for(device, 0.2)
     assert "does not exist" in (device.last_error or "")
+
+
+def test_lepton_telemetry_is_decoded_not_discarded() -> None:
+    sent = SensorTelemetry(
+        ffc_state="in_progress",
+        ffc_desired=True,
+        uptime_s=123.456,
+        frame_counter=70001,
+        fpa_temp_c=31.5,
+        scene_emissivity=0.98,
+        background_temp_c=22.0,
+    )
+    frame = np.vstack([y16_scene(), encode_telemetry(sent)])
+    image = decode_y16(frame, resolution_k=0.1)  # the camera's own resolution word (0.01 K) wins
+    assert image.temps_c.shape == (120, 160)
+    assert float(image.temps_c.max()) == pytest.approx(37.0, abs=0.006)
+    got = image.telemetry
+    assert got is not None
+    assert got.ffc_state == "in_progress" and got.ffc_desired and not got.shutter_lockout
+    assert got.uptime_s == pytest.approx(123.456) and got.frame_counter == 70001
+    assert got.fpa_temp_c == pytest.approx(31.5, abs=0.01)
+    assert got.scene_emissivity == pytest.approx(0.98, abs=1e-3)
+    assert got.background_temp_c == pytest.approx(22.0, abs=0.01)
+    for state in ("never", "imminent", "complete"):
+        rows = encode_telemetry(SensorTelemetry(ffc_state=state, shutter_lockout=True))
+        telemetry = decode_y16(np.vstack([y16_scene(), rows])).telemetry
+        assert telemetry is not None and telemetry.ffc_state == state and telemetry.shutter_lockout
