@@ -1,6 +1,6 @@
 """GY-MCU8833: a Panasonic AMG8833 8×8 thermopile array behind an MCU that streams over a 9600-baud UART.
 
-Wire format (reverse-engineered by sevengivings/gy-mcu8833; shared/docs/protocols.md §1.2, ⚠️ one source):
+Wire format (reverse-engineered by sevengivings/gy-mcu8833, ⚠️ one source):
 71-byte frames `A4 03` + 4 unknown bytes (they change every frame) + 64 pixels, one signed byte each in
 whole °C + sum8 of bytes 0..69. No command set is known, so the device is only read. One-degree steps are
 too coarse to screen for fever on their own; the sensor suits presence/coarse screening lanes.

@@ -1,6 +1,6 @@
 """GY-MCU90640: an MLX90640 32×24 thermopile array behind an STM32 that streams frames over a UART.
 
-Wire format (vendor manual §IV, re-derived in shared/docs/protocols.md §1.1): 1544-byte frames
+Wire format (vendor manual §IV): 1544-byte frames
 `5A 5A 02 06` + 768 pixels int16 LE (°C×100) + Ta int16 LE + uint16 LE sum of the first 771 LE words.
 """
 

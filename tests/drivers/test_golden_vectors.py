@@ -1,5 +1,5 @@
-"""Golden vectors from shared/docs/protocols.md and the fixtures in tests/data/fixtures (copied from
-shared/data/fixtures): every byte and check digit here was re-derived by the research, not by this code."""
+"""Golden vectors from the protocol research and the fixtures in tests/data/fixtures: every byte and check
+digit here was derived independently of this code, from the vendors' documents and public captures."""
 
 from __future__ import annotations
 
