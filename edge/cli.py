@@ -77,7 +77,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from edge.demo import run_demo
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return run_demo(passenger_count=args.passengers, hold_s=args.hold)
+    try:
+        return run_demo(passenger_count=args.passengers, hold_s=args.hold)
+    except KeyboardInterrupt:  # Ctrl-C: run_demo's ExitStack has stopped everything it started
+        print("\ndemo interrupted", file=sys.stderr)
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:

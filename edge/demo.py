@@ -8,6 +8,7 @@ if exactly those 4 alerts arrive, with the right categories.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -101,18 +102,38 @@ def _hold(hold_s: float, urls: list[str]) -> None:
         print("interrupted: stopping", flush=True)
 
 
+def _walk_scene(passengers: list[Any], clock: Any, central: CentralSubscriber) -> None:
+    """Wait for the scripted scene to end, saying every 5 s how far it is: never silent for long."""
+    scene_end_s = passengers[-1].leave_s
+    next_progress_s = 5.0
+    while clock() < scene_end_s + 1.0:
+        time.sleep(0.1)
+        if clock() >= next_progress_s:
+            next_progress_s += 5.0
+            walked = sum(p.leave_s <= clock() for p in passengers)
+            print(
+                f"  … {clock():4.0f} s: {walked}/{len(passengers)} passengers through, "
+                f"{len(central.alerts)} alert(s) received",
+                flush=True,
+            )
+
+
 def run_demo(passenger_count: int = 20, hold_s: float = 0.0) -> int:
     passengers = script_scene(passenger_count)
     t0 = time.monotonic() + 1.0
     clock = lambda: time.monotonic() - t0  # noqa: E731 - both simulators share the scene's clock
 
-    with tempfile.TemporaryDirectory(prefix="checkpoint-demo-") as tmp:
+    # Every part is registered for stopping as soon as it starts, so Ctrl-C at any moment leaves nothing behind.
+    with tempfile.TemporaryDirectory(prefix="checkpoint-demo-") as tmp, contextlib.ExitStack() as running:
         work = Path(tmp)
         key_file = work / "site.key"
         key_file.write_bytes(os.urandom(32))
         key_file.chmod(0o600)
+        print("starting a local broker, two device simulators and the service…", flush=True)
         broker = LocalBroker().start()
+        running.callback(broker.stop)
         lane = SimulatedLane("lane-1", passengers, work, clock).start()
+        running.callback(lane.stop)
         protocol = "5" if broker.kind == "mosquitto" else "3.1.1"  # amqtt speaks MQTT 3.1.1 only
         config_path = work / "checkpoint-edge.toml"
         config_path.write_text(appliance_config([lane], broker.port, protocol, work / "state", key_file))
@@ -128,27 +149,21 @@ def run_demo(passenger_count: int = 20, hold_s: float = 0.0) -> int:
         print(f"ID card reader (SAM simulator): {lane.reader.port}")
         topic = f"{config.broker.topic_prefix}/{config.site_id}/{config.device_id}/alert"
         central = CentralSubscriber(broker.port, topic, mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311)
+        running.callback(central.close)
         service = Service(config)
         service.start()
-        try:
-            urls = _web_urls(service, password)
-            for line in urls:
-                print(line)
-            print(f"scene: {len(passengers)} passengers, {len(expected)} expected alerts\n", flush=True)
-            scene_end_s = passengers[-1].leave_s
-            while clock() < scene_end_s + 1.0:
-                time.sleep(0.1)
-            central.wait_for(len(expected), timeout_s=config.passengers.join_window_s + 10.0)
-            time.sleep(1.0)  # let any unexpected extra alert show itself
-            # Published = acknowledged by the broker = no longer waiting in the outbox.
-            unacknowledged = service.outbox.depth().get("alert", 0)
-            ok = _summary(passengers, service, central, expected_by_hmac, unacknowledged)
-            _hold(hold_s, urls)
-        finally:
-            service.stop()
-            central.close()
-            lane.stop()
-            broker.stop()
+        running.callback(service.stop)
+        urls = _web_urls(service, password)
+        for line in urls:
+            print(line)
+        print(f"scene: {len(passengers)} passengers, {len(expected)} expected alerts\n", flush=True)
+        _walk_scene(passengers, clock, central)
+        central.wait_for(len(expected), timeout_s=config.passengers.join_window_s + 10.0)
+        time.sleep(1.0)  # let any unexpected extra alert show itself
+        # Published = acknowledged by the broker = no longer waiting in the outbox.
+        unacknowledged = service.outbox.depth().get("alert", 0)
+        ok = _summary(passengers, service, central, expected_by_hmac, unacknowledged)
+        _hold(hold_s, urls)
         return 0 if ok else 1
 
 

@@ -14,7 +14,13 @@ import os
 import sys
 import time
 
-_SYSLOG_PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
+_SYSLOG_PRIORITY = {
+    logging.CRITICAL: 2,
+    logging.ERROR: 3,
+    logging.WARNING: 4,
+    logging.INFO: 6,
+    logging.DEBUG: 7,
+}
 
 
 def iso_utc(unix_s: float) -> str:
@@ -51,7 +57,7 @@ class PlainFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.priority_prefix = priority_prefix
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return iso_utc(record.created)
 
     def format(self, record: logging.LogRecord) -> str:
@@ -92,7 +98,9 @@ def setup_logging(level: str = "INFO", json_lines: bool = True, priority_prefix:
     if priority_prefix is None:
         priority_prefix = bool(os.environ.get("JOURNAL_STREAM"))
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonLineFormatter(priority_prefix) if json_lines else PlainFormatter(priority_prefix))
+    handler.setFormatter(
+        JsonLineFormatter(priority_prefix) if json_lines else PlainFormatter(priority_prefix)
+    )
     handler.addFilter(RepeatLimiter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -40,5 +40,9 @@ make_venv() {
         "$python" -m venv .venv 2>/dev/null || { apt_install python3-venv && "$python" -m venv .venv; }
     fi
     .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-    .venv/bin/python -m pip install --quiet -e ".[${extras}]"
+    # PIP_PROGRESS=1 (the demo): show pip's progress instead of a silent minute.
+    local quiet=--quiet spec=".[${extras}]"
+    [ -n "${PIP_PROGRESS:-}" ] && quiet=--progress-bar=on
+    [ -z "$extras" ] && spec="."
+    .venv/bin/python -m pip install "$quiet" -e "$spec"
 }

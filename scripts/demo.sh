@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
-make_venv demo
+echo "setting up .venv and installing checkpoint-edge (a minute or two the first time; pip shows progress)..."
+PIP_PROGRESS=1 make_venv ""
 exec .venv/bin/checkpoint-edge demo "$@"
