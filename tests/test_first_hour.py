@@ -88,3 +88,17 @@ def test_plain_pip_install_runs_the_demo_without_mosquitto(tmp_path: Path) -> No
     assert "broker: amqtt" in demo.stdout, demo.stdout + demo.stderr
     assert demo.returncode == 0 and "DEMO PASSED" in demo.stdout, demo.stdout + demo.stderr
     assert "Traceback" not in demo.stderr
+
+
+def test_every_package_is_installed_by_pip() -> None:
+    """A sub-package missing from [tool.setuptools] packages works from the work tree and breaks `pip install .`."""
+    import tomllib
+
+    declared = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for top in ("edge", "drivers", "checkpoint_base")
+        for init in (REPO / top).rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+    assert on_disk - declared == set(), "add these to [tool.setuptools] packages in pyproject.toml"
