@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from edge import __version__
-from edge.config import EX_CONFIG, AppConfig, ConfigError, load_config, summary
+from edge.config import EX_CONFIG, AppConfig, ConfigError, load_config, load_config_with_dropins, summary
 
 log = logging.getLogger("edge.cli")
 
@@ -20,6 +20,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "edge.outbox_cli",
     "edge.watch",
     "edge.web.web_cli",
+    "edge.calibration.cli",
     "edge.lists_cli",
 )
 
@@ -70,6 +71,9 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     for warning in warnings:  # exit 0 all the same: the service runs, degraded, and says so
         print(f"{args.file}: warning: {warning}", file=sys.stderr)
     print(f"{args.file}: OK{' with warnings' if warnings else ''}: {summary(config)}")
+    dropins = load_config_with_dropins(args.file)[1]
+    if dropins:
+        print(f"  calibration drop-ins merged: {', '.join(str(p) for p in dropins)}")
     return 0
 
 

@@ -21,12 +21,15 @@ from drivers.registry import (
     VisibleCameraDeviceConfig,
     all_device_types,
 )
+from edge.calibration.dropins import DropInError, dropin_dir, merge_dropins, merge_tables
 from edge.privacy import PrivacySettings
 from edge.rules import RulesSettings
 from edge.screening.settings import ScreeningSettings
 from edge.strict import StrictModel
 from edge.uplink import BrokerSettings
 from edge.web.settings import WebSettings
+
+LANE_SCREENING_KEYS = {"reference", "registration", "core_offset_c", "measurement_zone"}
 
 EX_CONFIG = 78  # sysexits.h: configuration error; systemd's RestartPreventExitStatus keeps it from looping
 
@@ -45,6 +48,22 @@ class LaneConfig(StrictModel):
     alarm: AlarmDeviceConfig | None = Field(
         None, description="Optional lamp/buzzer output: a USB serial relay (lcus_relay) or GPIO lines (gpio)."
     )
+    screening: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "This lane's calibration, merged key by key over [screening]: reference (blackbody), "
+            "registration, core_offset_c, measurement_zone. Usually written by `checkpoint-edge calibrate` "
+            "as a drop-in (see storage.dropin_dir)."
+        ),
+    )
+
+    @field_validator("screening")
+    @classmethod
+    def _calibration_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        extra = sorted(set(value) - LANE_SCREENING_KEYS)
+        if extra:
+            raise ValueError(f"per-lane screening may set only {sorted(LANE_SCREENING_KEYS)}, not {extra}")
+        return value
 
 
 class PassengerSettings(StrictModel):
@@ -59,6 +78,13 @@ class StorageSettings(StrictModel):
         description="Writable directory for the outbox (systemd StateDirectory).",
     )
     outbox_max_mb: int = Field(256, ge=1, le=65536, description="Disk budget of the outbox, MiB.")
+    dropin_dir: Path | None = Field(
+        None,
+        description=(
+            "Calibration drop-ins (*.toml, merged over this file by lane id; written by "
+            "`checkpoint-edge calibrate`). Default: <state_dir>/config.d, writable under ProtectSystem=strict."
+        ),
+    )
 
 
 class AppConfig(StrictModel):
@@ -95,6 +121,28 @@ class AppConfig(StrictModel):
         if dupes:
             raise ValueError(f"a serial port can serve one device only: {', '.join(dupes)}")
         return self
+
+    @model_validator(mode="after")
+    def _lane_screening(self) -> AppConfig:
+        """Each lane's calibration must make valid screening settings together with [screening]."""
+        errors = []
+        for i, lane in enumerate(self.lanes):
+            try:
+                self.screening_for(lane.id)
+            except ValidationError as exc:
+                errors += [
+                    f"lanes[{i}].screening.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+                ]
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    def screening_for(self, lane_id: str) -> ScreeningSettings:
+        """[screening] with the lane's calibration merged over it, key by key."""
+        lane = next(lane for lane in self.lanes if lane.id == lane_id)
+        if not lane.screening:
+            return self.screening
+        return ScreeningSettings.model_validate(merge_tables(self.screening.model_dump(), lane.screening))
 
 
 class ConfigError(Exception):
@@ -160,6 +208,11 @@ def validate_config(data: dict[str, Any], source: str) -> AppConfig:
 
 
 def load_config(path: Path) -> AppConfig:
+    return load_config_with_dropins(path)[0]
+
+
+def load_config_with_dropins(path: Path) -> tuple[AppConfig, list[Path]]:
+    """The main file with the calibration drop-ins merged over it, and the drop-ins merged."""
     try:
         text = path.read_bytes()
     except OSError as exc:
@@ -174,7 +227,12 @@ def load_config(path: Path) -> AppConfig:
         raise ConfigError(
             str(path), [f"TOML nested too deeply (more than {MAX_NESTING} levels are refused)"]
         ) from None
-    return validate_config(data, str(path))
+    try:
+        data, dropins = merge_dropins(data, dropin_dir(data))
+    except DropInError as exc:
+        raise ConfigError(str(path), [f"drop-in {exc}"]) from None
+    source = str(path) + "".join(f" + {p.name}" for p in dropins)
+    return validate_config(data, source), dropins
 
 
 def config_hash(config: AppConfig) -> str:

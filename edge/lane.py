@@ -104,7 +104,7 @@ class Lane:
             thermal,
             scanners,
             visible,
-            app_config.screening,
+            app_config.screening_for(lane_config.id),
             app_config.rules,
             app_config.passengers.join_window_s,
             rule_lists,

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from edge.calibration.dropins import write_pid_file
 from edge.config import AppConfig, ConfigError, config_hash, load_config
 from edge.privacy import KeyFileError, site_key_problem
 from edge.service import Service
@@ -86,6 +87,8 @@ class Supervisor:
         signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
 
     def run(self) -> int:
+        # `checkpoint-edge calibrate` finds the running service here to SIGHUP it after writing a drop-in.
+        pid_file = write_pid_file(self.service.config.storage.state_dir)
         self.service.start()
         self._wait_for_devices()
         self.notifier.notify(f"READY=1\nSTATUS={self.service.summary_line()}")
@@ -111,6 +114,7 @@ class Supervisor:
                 last_status = status
         self.notifier.notify("STOPPING=1")
         self.service.stop(timeout_s=4.5)
+        pid_file.unlink(missing_ok=True)
         log.info("stopped cleanly")
         return 0
 

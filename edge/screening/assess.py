@@ -108,6 +108,9 @@ def assess_passenger(
     else:
         core_c, margin_c, label = face_max + settings.skin_to_core_offset_c, 0.0, "offset"
         numbers["offset_c"] = settings.skin_to_core_offset_c
+    if settings.core_offset_c:  # the site's calibration against a clinical thermometer
+        core_c += settings.core_offset_c
+        numbers["core_offset_c"] = settings.core_offset_c
     d = decider.decide(core_c, margin_c, now_mono)
     numbers.update(d.numbers)
     advice = {"elevated": "refer to a clinical thermometer", "recheck": "measure again"}.get(d.status, "")

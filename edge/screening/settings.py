@@ -260,6 +260,13 @@ class ScreeningSettings(StrictModel):
     ambient_c: float = Field(
         default=24.0, ge=-10.0, le=50.0, description="Room temperature when not measured, °C."
     )
+    core_offset_c: float = Field(
+        default=0.0,
+        ge=-3.0,
+        le=3.0,
+        description="Site offset against a clinical thermometer (`checkpoint-edge calibrate offset`), added"
+        " to every core estimate before the decision, °C.",
+    )
     decision: DecisionSettings = Field(default=DecisionSettings(), description="Decision policy.")
     reference: ReferenceSettings = Field(default=ReferenceSettings(), description="Blackbody (ETRS).")
 

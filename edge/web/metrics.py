@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from edge import __version__
 from edge.clock import clock_synchronised
+from edge.config import config_hash
 from edge.web.context import WebContext
 
 PREFIX = "checkpoint_edge_"
@@ -43,8 +44,12 @@ class ServiceCollector(Collector):
         clock = _gauge("clock_synchronised", "1 when the kernel reports the wall clock NTP-synchronised.")
         clock.add_metric([], 1.0 if synced else 0.0)
         yield clock
-        info = _gauge("info", "Software version and configuration hash of the running service.", ["version"])
-        info.add_metric([__version__], 1.0)
+        info = _gauge(
+            "info",
+            "Software version and configuration hash of the running service.",
+            ["version", "config_hash"],
+        )
+        info.add_metric([__version__, config_hash(service.config)], 1.0)
         yield info
 
     def _lanes(self, service: Any) -> Iterator[Metric]:
