@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -11,11 +12,32 @@ from typing import Any
 import numpy as np
 
 from drivers.device import Device, DeviceItem
-from drivers.items import IdScan, Rejected, ThermalFrame, VisibleFrame
+from drivers.items import IdDocument, IdScan, Rejected, ThermalFrame, VisibleFrame
 from drivers.registry import build_device, config_model
 
 
-def describe(item: DeviceItem) -> dict[str, Any]:
+def _masked(text: str | None, keep: int) -> str | None:
+    if not text:
+        return text
+    return text[:keep] + "*" * (len(text) - keep)
+
+
+def _personal_fields(doc: IdDocument, show_personal: bool) -> dict[str, Any]:
+    """A laptop screen is seen by passers-by and ends up in tickets: masked unless asked for explicitly.
+
+    The number keeps its region (6 characters of 18, a third of shorter ones), the name its first
+    character, the birth date its year: enough to tell documents apart while testing a reader."""
+    if show_personal:
+        return {"number": doc.number, "name": doc.name, "birth_date": doc.birth_date}
+    number = doc.number or ""
+    return {
+        "number": _masked(number, min(6, len(number) // 3)),
+        "name": _masked(doc.name, 1),
+        "birth_date": (doc.birth_date[:4] + "-**-**") if doc.birth_date else doc.birth_date,
+    }
+
+
+def describe(item: DeviceItem, show_personal: bool = False) -> dict[str, Any]:
     if isinstance(item, ThermalFrame):
         temps = item.temps_c
         return {
@@ -35,9 +57,7 @@ def describe(item: DeviceItem) -> dict[str, Any]:
             "type": "scan",
             "device": item.device_id,
             "doc_type": doc.doc_type,
-            "number": doc.number,
-            "name": doc.name,
-            "birth_date": doc.birth_date,
+            **_personal_fields(doc, show_personal),
             "sex": doc.sex,
             "region": doc.region,
             "expiry": doc.expiry,
@@ -104,17 +124,21 @@ def _emit_state_changes(
     stop: threading.Event,
     deadline: float | None,
     runs: _RejectedRuns,
-) -> None:
+) -> bool:
+    """Until stop or the deadline; True when the device failed for good (then the caller gives up at once)."""
     last_summary = ""
     while not stop.is_set():
         summary = device.state_summary() if device.state != "connecting" else ""
         if summary and summary.split(" since ")[0] != last_summary.split(" since ")[0]:
             emit({"type": "state", "state": device.state, "summary": summary})
             last_summary = summary
+        if device.state == "failed":
+            return True  # permission denied, port in use, bad settings: retrying will not help a technician
         if deadline is not None and time.monotonic() >= deadline:
             break
         stop.wait(0.25)
         runs.flush()
+    return False
 
 
 def read_device(
@@ -124,6 +148,7 @@ def read_device(
     count: int = 0,
     timeout_s: float | None = None,
     stop: threading.Event | None = None,
+    show_personal: bool = False,
 ) -> int:
     """Run `device`, printing items, refusals and state changes, until `count` items, the timeout or stop."""
     stop = stop or threading.Event()
@@ -139,7 +164,7 @@ def read_device(
             seen += 1
             reached = bool(count) and seen >= count
         runs.flush()
-        emit(describe(item))
+        emit(describe(item, show_personal))
         if reached:
             stop.set()
 
@@ -149,8 +174,9 @@ def read_device(
     )
     thread.start()
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    failed = False
     try:
-        _emit_state_changes(device, emit, stop, deadline, runs)
+        failed = _emit_state_changes(device, emit, stop, deadline, runs)
     except KeyboardInterrupt:
         pass
     finally:
@@ -169,4 +195,17 @@ def read_device(
             "last_error": status["last_error"],
         }
     )
+    if failed:
+        print(f"cannot read {device.device_id}: {failure_reason(device.last_error)}", file=sys.stderr)
+        return 1
     return 0 if not count or seen >= count else 1
+
+
+def failure_reason(error: str | None) -> str:
+    """The technician's words for the open failures retrying cannot fix."""
+    text = error or "unknown error"
+    if "exclusively lock" in text or "Resource temporarily unavailable" in text or "busy" in text.lower():
+        return f"port in use (another process holds it: the service? stop it first) ({text})"
+    if "Permission denied" in text:
+        return f"permission denied (is this user in the dialout group?) ({text})"
+    return text

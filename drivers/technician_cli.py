@@ -99,13 +99,40 @@ def cmd_probe(args: argparse.Namespace) -> int:
 # ---- read ---------------------------------------------------------------------------------------------
 
 
+def settings_errors(exc: ValidationError) -> list[str]:
+    """One `key: reason` line per error, as check-config prints them (not pydantic's raw report)."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(settings)"
+        if error["type"] == "extra_forbidden":
+            reason = "unknown key"
+        elif error["type"] == "missing":
+            reason = "required key is missing"
+        else:
+            reason = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}: {reason}")
+    return lines
+
+
 def cmd_read(args: argparse.Namespace) -> int:
     try:
         device = build_for_read(args.device, args.port, args.baudrate, args.set)
-    except (ValidationError, ValueError) as exc:
-        print(f"invalid settings for {args.device}: {exc}", file=sys.stderr)
+    except ValidationError as exc:
+        errors = settings_errors(exc)
+        print(f"{args.device}: {len(errors)} settings error(s):", file=sys.stderr)
+        for line in errors:
+            print(f"  {line}", file=sys.stderr)
         return EX_USAGE
-    return read_device(device, JsonLines(sys.stdout), count=args.count, timeout_s=args.timeout_s)
+    except ValueError as exc:
+        print(f"{args.device}: {exc}", file=sys.stderr)
+        return EX_USAGE
+    return read_device(
+        device,
+        JsonLines(sys.stdout),
+        count=args.count,
+        timeout_s=args.timeout_s,
+        show_personal=args.show_personal,
+    )
 
 
 # ---- simulate -----------------------------------------------------------------------------------------
@@ -118,7 +145,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     sim.faults.drop_probability = args.drop
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
+        # Both only set the event: Ctrl-C at any moment stops cleanly, never a KeyboardInterrupt traceback.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
     sim.start()
     print(sim.port, flush=True)
     print(f"simulating {args.device} on {sim.port}; Ctrl-C to stop", file=sys.stderr, flush=True)
@@ -193,6 +222,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="any config field, JSON value (repeatable)",
     )
     read.add_argument("--timeout-s", type=float, help="give up after this long, s")
+    read.add_argument(
+        "--show-personal",
+        action="store_true",
+        help="print ID numbers, names and birth dates in full (masked by default: screens are seen)",
+    )
     read.set_defaults(func=cmd_read)
 
     simulate = subparsers.add_parser(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import serial
 
 from drivers import technician_cli
 from drivers.sim.gy_mcu8833_sim import GyMcu8833Simulator
@@ -70,14 +72,31 @@ def test_read_decodes_a_sam_reader_session(tmp_path: Path, capsys: pytest.Captur
         )
     assert code == 0
     (scan,) = [r for r in json_lines(capsys.readouterr().out) if r["type"] == "scan"]
-    assert scan["doc_type"] == "cn_resident_id" and scan["number"] == "990000200001020018"
+    # Masked by default: a technician's screen is seen by passers-by.
+    assert scan["doc_type"] == "cn_resident_id" and scan["number"] == "990000************"
     assert (scan["name"], scan["birth_date"], scan["sex"], scan["region"]) == (
-        "测试",
-        "2000-01-02",
+        "测*",
+        "2000-**-**",
         "M",
         "990000",
     )
     assert (scan["valid"], scan["failed_check"], scan["expiry"]) == (True, None, "2030-01-01")
+
+    with simulated(SamReaderSimulator(lambda: CARD, link_path=tmp_path / "port2")) as sim:
+        code = technician_cli.main(
+            [
+                "read",
+                "sam_id_reader",
+                sim.port,
+                "--count",
+                "1",
+                "--set",
+                "poll_interval_s=0.05",
+                "--show-personal",
+            ]
+        )
+    (scan,) = [r for r in json_lines(capsys.readouterr().out) if r["type"] == "scan"]
+    assert (scan["number"], scan["name"], scan["birth_date"]) == ("990000200001020018", "测试", "2000-01-02")
 
 
 def test_read_decodes_mrz_lines_including_a_bad_check_digit(
@@ -94,7 +113,9 @@ def test_read_decodes_mrz_lines_including_a_bad_check_digit(
 
         timer = threading.Timer(0.5, swipe)
         timer.start()
-        code = technician_cli.main(["read", "mrz_reader", sim.port, "--count", "2", "--timeout-s", "10"])
+        code = technician_cli.main(
+            ["read", "mrz_reader", sim.port, "--count", "2", "--timeout-s", "10", "--show-personal"]
+        )
         timer.join()
     assert code == 0
     records = json_lines(capsys.readouterr().out)
@@ -113,6 +134,49 @@ def test_read_refuses_invalid_settings(capsys: pytest.CaptureFixture[str]) -> No
     )
     assert code == technician_cli.EX_USAGE
     assert "does not fit 9600 baud" in capsys.readouterr().err
+
+
+def test_read_settings_errors_name_the_key_like_check_config(capsys: pytest.CaptureFixture[str]) -> None:
+    code = technician_cli.main(
+        ["read", "sam_id_reader", "/dev/ttyUSB0", "--set", "poll_interval_s=-1", "--set", "colour=3"]
+    )
+    assert code == technician_cli.EX_USAGE
+    err = capsys.readouterr().err
+    assert "sam_id_reader: 2 settings error(s):" in err
+    assert "  poll_interval_s: Input should be greater than 0" in err
+    assert "  colour: unknown key" in err
+    assert "pydantic" not in err and "validation error" not in err
+
+
+def test_read_on_a_port_in_use_exits_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with simulated(SamReaderSimulator(lambda: CARD, link_path=tmp_path / "port")) as sim:
+        holder = serial.Serial(sim.port, exclusive=True)  # the running service holds the port
+        try:
+            started = time.monotonic()
+            code = technician_cli.main(["read", "sam_id_reader", sim.port, "--count", "1"])
+            elapsed = time.monotonic() - started
+        finally:
+            holder.close()
+    assert code == 1
+    assert "port in use" in capsys.readouterr().err
+    assert elapsed < 10.0  # not the endless retry loop a service would run
+
+
+def test_simulate_stops_within_a_second_of_sigterm(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "simulate", "sam_id_reader"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip()  # the port path: the simulator is serving
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=10)
+    assert time.monotonic() - started < 1.0
+    assert proc.returncode == 0
 
 
 def test_read_gives_up_after_the_timeout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -245,6 +309,7 @@ def test_read_decodes_a_sam_session_with_corrupted_responses(
                 "poll_interval_s=0.05",
                 "--set",
                 "repeat_suppress_s=0",
+                "--show-personal",
             ]
         )
     assert code == 0
