@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
-apt_install mosquitto mosquitto-clients socat openssl systemd rabbitmq-server chromium chromium-driver
+apt_install mosquitto mosquitto-clients socat openssl systemd rabbitmq-server chromium chromium-driver fonts-wqy-zenhei
 make_venv "dev,demo"
 echo "== ruff";  .venv/bin/ruff check .
 echo "== mypy";  .venv/bin/mypy

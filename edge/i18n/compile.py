@@ -7,6 +7,7 @@ python -m edge.i18n.compile --check  exit 1 when a .mo is missing or stale (CI)
 from __future__ import annotations
 
 import argparse
+import gettext
 import io
 import sys
 from pathlib import Path
@@ -25,6 +26,12 @@ def compiled(po_path: Path) -> bytes:
     return out.getvalue()
 
 
+def messages(mo_bytes: bytes) -> dict[str, str]:
+    """The translations a .mo holds, without its header (Babel stamps the compile date into it)."""
+    catalog = gettext.GNUTranslations(io.BytesIO(mo_bytes))
+    return {k: v for k, v in catalog._catalog.items() if k}  # type: ignore[attr-defined]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="only check that the .mo files are current")
@@ -33,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     for po in sorted(LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
         mo = po.with_suffix(".mo")
         data = compiled(po)
-        if mo.exists() and mo.read_bytes() == data:
+        if mo.exists() and messages(mo.read_bytes()) == messages(data):
             continue
         if args.check:
             stale.append(str(mo))

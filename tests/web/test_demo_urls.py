@@ -55,6 +55,8 @@ def test_demo_hold_prints_urls_and_metrics_count_the_expected_alerts() -> None:
         assert total(samples, "checkpoint_edge_alerts_total") == expected == 4
         with urllib.request.urlopen(urls["operator"] + "healthz", timeout=10) as response:
             assert response.status == 200
+        with urllib.request.urlopen(urls["operator"], timeout=10) as response:
+            assert "操作员显示屏" in response.read().decode()  # the operator pages speak Chinese by default
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)  # the demo stops its broker and simulators on Ctrl-C
