@@ -29,6 +29,8 @@ GUIDANCE: dict[str, str] = {
     "refer to a clinical thermometer": N_("Please measure again with a clinical thermometer"),
     "measure again": N_("Please measure again"),
     "wait and re-measure": N_("Please wait a moment and measure again"),
+    "screening locked out: sensor warming up": N_("Screening paused: the camera is warming up"),
+    "temperature not screened at this lane": N_("Temperature is not screened at this lane"),
 }
 
 # Lane faults, by the kind of device down or the screener's state.

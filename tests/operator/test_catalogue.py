@@ -12,7 +12,7 @@ from babel.messages.pofile import read_po
 from edge.i18n import DEFAULT_LANGUAGE, LOCALE_DIR, language, translate
 from edge.i18n.compile import main as compile_main
 from edge.operator import texts
-from edge.screening import pipeline
+from edge.screening import outcome
 
 REPO = Path(__file__).resolve().parents[2]
 PO = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "checkpoint_edge.po"
@@ -58,10 +58,10 @@ def test_chinese_is_the_default_and_english_is_the_msgid() -> None:
 
 
 def test_every_guidance_the_screener_gives_has_a_text() -> None:
-    advice = set(pipeline.ADVICE.values())
+    advice = set(outcome.ADVICE.values()) | set(outcome.LANE_GUIDANCE)
     # assess_passenger's own advice strings besides the per-fault table
-    source = io.StringIO((REPO / "edge" / "screening" / "pipeline.py").read_text())
-    for phrase in ("refer to a clinical thermometer", "measure again", "wait and re-measure", "re-measure"):
+    source = io.StringIO((REPO / "edge" / "screening" / "assess.py").read_text())
+    for phrase in ("refer to a clinical thermometer", "measure again", "wait and re-measure"):
         assert f'"{phrase}"' in source.getvalue()
         advice.add(phrase)
     assert advice <= set(texts.GUIDANCE), sorted(advice - set(texts.GUIDANCE))
