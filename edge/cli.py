@@ -21,6 +21,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "edge.watch",
     "edge.web.web_cli",
     "edge.calibration.cli",
+    "edge.selftest",
     "edge.lists_cli",
 )
 
