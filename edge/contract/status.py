@@ -18,7 +18,7 @@ class Presence(StrEnum):
 
 
 # Optional sections a status provider may add, published as they are.
-OPTIONAL_SECTIONS = ("lanes", "rule_lists")
+OPTIONAL_SECTIONS = ("lanes", "rule_lists", "privacy", "counters")
 
 
 def normalise_devices(devices: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
