@@ -82,27 +82,33 @@ def _same_origin(request: Request) -> bool:
     return origin.split("://", 1)[-1] == host
 
 
-def operator_app(ctx: WebContext) -> Starlette:
-    def board() -> OperatorBoard:
-        b: OperatorBoard = ctx.service().board
-        return b
+class OperatorPages:
+    """The routes; the board is looked up per request because a reload replaces the service."""
 
-    def lane_of(request: Request) -> str | None:
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
+
+    def board(self) -> OperatorBoard:
+        board: OperatorBoard = self.ctx.service().board
+        return board
+
+    def _lane(self, request: Request) -> str | None:
         lane_id = str(request.path_params["lane"])
-        return lane_id if lane_id in board().lane_ids else None
+        return lane_id if lane_id in self.board().lane_ids else None
 
-    def not_found(lang: str) -> Response:
+    @staticmethod
+    def _not_found(lang: str) -> Response:
         return HTMLResponse(
             html.escape(translate(lang, UI["unknown_lane"])), status_code=404, headers=HEADERS
         )
 
-    def index(request: Request) -> Response:
+    def index(self, request: Request) -> Response:
         lang = language(request.query_params.get("lang"))
         title = html.escape(translate(lang, UI["index_title"]))
         links = "".join(
             f'<li><a href="/lane/{html.escape(lane)}?lang={lang}">'
             f"{html.escape(translate(lang, UI['title'], lane=lane))}</a></li>"
-            for lane in board().lane_ids
+            for lane in self.board().lane_ids
         )
         body = (
             f'<!doctype html><html lang="{lang.replace("_", "-")}"><head><meta charset="utf-8">'
@@ -111,67 +117,77 @@ def operator_app(ctx: WebContext) -> Starlette:
         )
         return HTMLResponse(body, headers=HEADERS)
 
-    def page(request: Request) -> Response:
+    def health(self, _request: Request) -> Response:
+        return JSONResponse({"lanes": self.board().lane_ids})
+
+    def page(self, request: Request) -> Response:
         lang = language(request.query_params.get("lang"))
-        lane_id = lane_of(request)
+        lane_id = self._lane(request)
         if lane_id is None:
-            return not_found(lang)
+            return self._not_found(lang)
         sound = request.query_params.get("sound") in ("1", "on", "true")
         return HTMLResponse(_page(lane_id, lang, sound), headers=HEADERS)
 
-    def strings(request: Request) -> Response:
+    def strings(self, request: Request) -> Response:
         lang = language(request.query_params.get("lang"))
-        lane_id = lane_of(request)
+        lane_id = self._lane(request)
         if lane_id is None:
-            return not_found(lang)
+            return self._not_found(lang)
         return JSONResponse({"lang": lang, "strings": ui_strings(lang, lane_id)}, headers=HEADERS)
 
-    async def events(request: Request) -> Response:
+    async def events(self, request: Request) -> Response:
         lang = language(request.query_params.get("lang"))
-        lane_id = lane_of(request)
+        lane_id = self._lane(request)
         if lane_id is None:
-            return not_found(lang)
+            return self._not_found(lang)
         return StreamingResponse(
-            _stream(ctx, board(), lane_id, lang),
+            _stream(self.ctx, self.board(), lane_id, lang),
             media_type="text/event-stream",
             headers={**HEADERS, "X-Accel-Buffering": "no"},
         )
 
-    async def ack(request: Request) -> Response:
-        lane_id = lane_of(request)
+    async def ack(self, request: Request) -> Response:
+        lane_id = self._lane(request)
         if lane_id is None:
             return JSONResponse({"error": "unknown lane"}, status_code=404)
         if not _same_origin(request):
             return JSONResponse({"error": "acknowledge from the lane page only"}, status_code=403)
-        body = await request.body()
-        try:
-            seq = json.loads(body)["seq"] if len(body) <= MAX_ACK_BODY else None
-        except (ValueError, TypeError, KeyError):
-            seq = None
-        if not isinstance(seq, int) or isinstance(seq, bool):
+        seq = _ack_seq(await request.body())
+        if seq is None:
             return JSONResponse({"error": 'body must be {"seq": <int>}'}, status_code=400)
-        if not board().acknowledge(lane_id, seq):
+        if not self.board().acknowledge(lane_id, seq):
             return JSONResponse({"acknowledged": False}, status_code=409)
         return JSONResponse({"acknowledged": True})
 
-    def health(_request: Request) -> Response:
-        return JSONResponse({"lanes": board().lane_ids})
-
+    @staticmethod
     def static(request: Request) -> Response:
         name = str(request.path_params["name"])
         if name not in STATIC:
             return Response(status_code=404)
         return Response(_static(name), media_type=STATIC[name], headers=HEADERS)
 
+
+def _ack_seq(body: bytes) -> int | None:
+    if len(body) > MAX_ACK_BODY:
+        return None
+    try:
+        seq = json.loads(body)["seq"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+
+
+def operator_app(ctx: WebContext) -> Starlette:
+    pages = OperatorPages(ctx)
     return Starlette(
         routes=[
-            Route("/", index),
-            Route("/healthz", health),
-            Route("/lane/{lane}", page),
-            Route("/lane/{lane}/strings", strings),
-            Route("/lane/{lane}/events", events),
-            Route("/lane/{lane}/ack", ack, methods=["POST"]),
-            Route("/static/{name}", static),
+            Route("/", pages.index),
+            Route("/healthz", pages.health),
+            Route("/lane/{lane}", pages.page),
+            Route("/lane/{lane}/strings", pages.strings),
+            Route("/lane/{lane}/events", pages.events),
+            Route("/lane/{lane}/ack", pages.ack, methods=["POST"]),
+            Route("/static/{name}", pages.static),
         ]
     )
 
