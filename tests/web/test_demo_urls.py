@@ -53,8 +53,12 @@ def test_demo_hold_prints_urls_and_metrics_count_the_expected_alerts() -> None:
 
         samples = scrape(urls["metrics"].removesuffix("/metrics"))
         assert total(samples, "checkpoint_edge_alerts_total") == expected == 4
-        with urllib.request.urlopen(urls["operator"] + "healthz", timeout=10) as response:
-            assert response.status == 200
+        # The operator pages are Chinese by default: the index and the lane page's title.
+        for path in ("", "lane/lane-1"):
+            with urllib.request.urlopen(urls["operator"] + path, timeout=10) as response:
+                body = response.read().decode("utf-8")
+            assert 'lang="zh-CN"' in body, body[:300]
+            assert re.search(r"<title>[^<]*[\u4e00-\u9fff]", body), body[:300]
         with urllib.request.urlopen(urls["operator"], timeout=10) as response:
             assert "操作员显示屏" in response.read().decode()  # the operator pages speak Chinese by default
     finally:
