@@ -67,6 +67,22 @@ def check_secret(key: str, path: Path) -> Check:
     return Check(name, True, f"{path} (mode {mode:04o})")
 
 
+def check_site_key(config: AppConfig) -> Check | None:
+    """The service screens without a usable site key but withholds identities: ready it is not.
+
+    None when the secret-file check below already names the fault (missing, unreadable, mode)."""
+    from edge.privacy import SiteKey
+
+    site_key = SiteKey(config.privacy)
+    if site_key.problem is None:
+        check = site_key.status()["key_check"]
+        return Check("site key", True, f"{site_key.key_id} from {site_key.source} (check {check})")
+    key_file = config.privacy.hmac_key_file
+    if key_file is not None and not check_secret("privacy.hmac_key_file", Path(key_file)).ok:
+        return None
+    return Check("site key", False, f"{site_key.problem}: alerts would withhold identities")
+
+
 def _service_pid(config: AppConfig) -> int | None:
     try:
         pid = int((config.storage.state_dir / PID_FILE).read_text().strip())
@@ -187,6 +203,9 @@ def run_checks(config: AppConfig, skip: set[str]) -> Iterator[Check | str]:
     if "secrets" in skip:
         yield "secrets"
     else:
+        site_key = check_site_key(config)
+        if site_key is not None:
+            yield site_key
         yield from (check_secret(key, path) for key, path in _secret_files(config))
     if "ports" in skip:
         yield "ports"

@@ -118,3 +118,18 @@ def test_ports_held_by_the_running_service_pass(tmp_path: Path, mosquitto: Mosqu
         rig.close()
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"held by the running service (pid {service.process.pid})" in result.stdout
+
+
+def test_selftest_fails_without_a_site_key_setting(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """check-config only warns (the service screens, identities withheld); selftest says it is not ready."""
+    rig = SimulatedCheckpoint(tmp_path, mosquitto.port, [script_scene(count=2)])
+    try:
+        text = rig.config_path.read_text().replace(f'hmac_key_file = "{rig.key_file}"', "")
+        rig.config_path.write_text(text)
+        result = _selftest(rig.config_path, "--skip", "clock", "--skip", "ports")
+    finally:
+        rig.close()
+    assert result.returncode == 1, result.stdout
+    assert (
+        "FAIL  site key: privacy.hmac_key_file is not set: alerts would withhold identities" in result.stdout
+    )
