@@ -18,45 +18,29 @@ from typing import Any, TextIO
 
 from edge.contract import utc_iso
 from edge.outbox import KINDS, Outbox
+from edge.outbox.store import Store
 
 DEFAULT_DB = Path("/var/lib/checkpoint-edge/outbox.sqlite3")
 
 
-def _open_read_only(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise FileNotFoundError(f"no outbox database at {path}")
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
-
-
 def outbox_status(path: Path) -> dict[str, Any]:
-    db = _open_read_only(path)
+    store = Store.open_read_only(path)
     try:
-        depth = dict.fromkeys(KINDS, 0)
-        size_bytes = 0
-        for kind, count, size in db.execute(
-            "SELECT kind, COUNT(*), COALESCE(SUM(size_bytes), 0) FROM outbox GROUP BY kind"
-        ):
-            depth[kind] = int(count)
-            size_bytes += int(size)
-        oldest = db.execute("SELECT MIN(created_unix_s) FROM outbox").fetchone()[0]
-        counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+        totals = store.totals_by_kind()
+        oldest = store.oldest_created_unix_s()
+        counters = store.counters()
         sequences: dict[str, dict[str, int]] = {}
-        for device, kind, seq in db.execute("SELECT device_id, kind, last_seq FROM sequence"):
-            sequences.setdefault(device, {})[kind] = int(seq)
-        for device, kind, seq in db.execute(
-            "SELECT device_id, kind, MAX(seq) FROM outbox GROUP BY device_id, kind"
-        ):
-            per_device = sequences.setdefault(device, {})
-            per_device[kind] = max(per_device.get(kind, 0), int(seq))
+        for (device, kind), seq in store.last_sequences().items():
+            sequences.setdefault(device, {})[kind] = seq
     finally:
-        db.close()
+        store.close()
     return {
         "path": str(path),
-        "depth": depth,
-        "bytes": size_bytes,
+        "depth": {kind: totals.get(kind, (0, 0))[0] for kind in KINDS},
+        "bytes": sum(size for _count, size in totals.values()),
         "file_bytes": sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file()),
-        "oldest_utc": utc_iso(float(oldest)) if oldest is not None else None,
-        "oldest_age_s": round(time.time() - float(oldest), 3) if oldest is not None else None,
+        "oldest_utc": utc_iso(oldest) if oldest is not None else None,
+        "oldest_age_s": round(time.time() - oldest, 3) if oldest is not None else None,
         "dropped": {k: int(counters.get(f"dropped_{k}", 0)) for k in KINDS},
         "last_seq": sequences,
     }
@@ -64,30 +48,23 @@ def outbox_status(path: Path) -> dict[str, Any]:
 
 def export_rows(path: Path, out: TextIO, kind: str | None = None) -> int:
     """Write pending rows as JSON lines, oldest first; returns how many."""
-    db = _open_read_only(path)
+    store = Store.open_read_only(path)
     count = 0
     try:
-        query = "SELECT row_id, kind, message_id, device_id, seq, created_unix_s, payload FROM outbox"
-        params: tuple[Any, ...] = ()
-        if kind is not None:
-            query += " WHERE kind = ?"
-            params = (kind,)
-        for row_id, row_kind, message_id, device_id, seq, created, payload in db.execute(
-            query + " ORDER BY row_id", params
-        ):
+        for row in store.rows(kind):
             record = {
-                "row_id": row_id,
-                "kind": row_kind,
-                "message_id": message_id,
-                "device_id": device_id,
-                "seq": seq,
-                "created_utc": utc_iso(float(created)),
-                "payload": json.loads(bytes(payload)),
+                "row_id": row.row_id,
+                "kind": row.kind,
+                "message_id": row.message_id,
+                "device_id": row.device_id,
+                "seq": row.seq,
+                "created_utc": utc_iso(row.created_unix_s),
+                "payload": json.loads(row.payload),
             }
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
     finally:
-        db.close()
+        store.close()
     return count
 
 

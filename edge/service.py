@@ -101,7 +101,8 @@ class Service:
         self.web = WebServer(config.web, lambda: self)
 
     def _on_passenger(self, passenger: Passenger, decision: Decision) -> None:
-        """Runs on a lane's worker thread: the only duty is a committed outbox row for a non-clear outcome."""
+        """Runs on a lane's worker thread: hands a non-clear outcome to the outbox and returns at once (the
+        outbox's writer commits it; the lane never waits for the disk)."""
         self.statistics.record(passenger)
         recent = self._recent_entry(passenger, decision)
         with self._totals_lock:
@@ -119,7 +120,7 @@ class Service:
             self.config.privacy,
             self.pseudonymiser,  # type: ignore[arg-type]  # None withholds the identity
         )
-        self.outbox.append("alert", payload)
+        self.outbox.submit("alert", payload)
         with self._totals_lock:
             self.totals["alerts"] += 1
             self.alerts_committed[(passenger.lane_id, decision.category)] += 1
@@ -203,6 +204,8 @@ class Service:
         ]
         if not self.uplink.alive():
             stale.append("uplink")
+        if not self.outbox.alive():
+            stale.append("outbox-writer")
         return stale
 
     def start(self) -> None:
@@ -236,5 +239,6 @@ class Service:
         if stuck:
             log.error("threads did not stop in time: %s", ", ".join(stuck))
         self.statistics.flush()
+        self.outbox.flush()  # every alert handed over is committed before the uplink says "stopped"
         self.uplink.stop(timeout_s=max(0.5, deadline - time.monotonic()))
         self.outbox.close()

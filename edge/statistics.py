@@ -110,7 +110,8 @@ class StatisticsPublisher:
             self._start[name], self._start_mono[name] = restart
             self._counts[name] = self._zero()
         lanes = [LaneCounts(lane_id=lane, **c) for lane, c in counts.items()]
-        self.outbox.append(
+        # Handed over, not waited for: the housekeeping tick must not wait for the disk either.
+        self.outbox.submit(
             "stats",
             build_stats(
                 self.site_id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -162,8 +164,9 @@ def test_statistics_carry_message_expiry_and_stale_ones_are_dropped_and_counted(
     box = Outbox(tmp_path / "o.db")
     fresh_clock_rows = box.pending(limit=10)
     assert len(fresh_clock_rows) == 2
-    with box._lock:  # age the first row on disk as if it had waited through a long outage
-        box._db.execute(
+    # Age the first row on disk as if it had waited through a long outage.
+    with contextlib.closing(sqlite3.connect(tmp_path / "o.db", isolation_level=None)) as db:
+        db.execute(
             "UPDATE outbox SET created_unix_s = created_unix_s - 7200 WHERE row_id = ?",
             (fresh_clock_rows[0].row_id,),
         )
