@@ -110,8 +110,7 @@ class StatisticsPublisher:
             self._start[name], self._start_mono[name] = restart
             self._counts[name] = self._zero()
         lanes = [LaneCounts(lane_id=lane, **c) for lane, c in counts.items()]
-        # Handed over, not waited for: the housekeeping tick must not wait for the disk either.
-        self.outbox.submit(
+        self.outbox.append(
             "stats",
             build_stats(
                 self.site_id,
