@@ -17,15 +17,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.list_signing import key_id, sign  # noqa: E402
-from edge.rule_lists import MAX_WATCH_ENTRIES, RuleListStore  # noqa: E402
+from edge.list_signing import key_id, sign
+from edge.rule_lists import MAX_WATCH_ENTRIES, RuleListStore
 
 
 def main() -> None:
     key = Ed25519PrivateKey.generate()
-    entries = [{"id_hmac": "k1:" + hashlib.sha256(str(i).encode()).hexdigest()} for i in range(MAX_WATCH_ENTRIES)]
+    entries = [
+        {"id_hmac": "k1:" + hashlib.sha256(str(i).encode()).hexdigest()} for i in range(MAX_WATCH_ENTRIES)
+    ]
     raw = json.dumps(sign({"version": 1, "watch_list": entries}, key), separators=(",", ":")).encode()
     del entries
     started = time.perf_counter()
