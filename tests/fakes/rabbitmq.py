@@ -18,6 +18,7 @@ queue are quorum queues (replicated on all three), so losing any one node loses 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import secrets
 import shutil
@@ -32,6 +33,13 @@ from pathlib import Path
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 EPMD = shutil.which("epmd") or "/usr/bin/epmd"
 PLUGINS = "[rabbitmq_mqtt,rabbitmq_consistent_hash_exchange]."
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the test process dies, however it dies (a killed pytest
+    must not leave Erlang nodes behind; they run in their own session, out of reach of its process group)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def rabbitmq_available() -> bool:
@@ -142,6 +150,9 @@ class RabbitCluster:
             RABBITMQ_CONF_ENV_FILE=str(node.base / "rabbitmq-env.conf"),
             RABBITMQ_ENABLED_PLUGINS_FILE=str(node.base / "enabled_plugins"),
             RABBITMQ_PID_FILE=str(node.base / "node.pid"),
+            # The start script then execs the VM instead of forking it behind a signal-relaying shell, so
+            # the node is the process we started: it gets our signals and dies with us (_die_with_parent).
+            RUNNING_UNDER_SYSTEMD="true",
             # Two shared cores: idle schedulers must sleep, not spin (the default busy-wait burns CPU
             # that the appliances' processes need), and one node needs no more than two schedulers.
             RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+S 2:2 +sbwt none +sbwtdcpu none +sbwtdio none",
@@ -154,6 +165,7 @@ class RabbitCluster:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + 10
         while not _port_open(self.epmd_port):
@@ -184,6 +196,7 @@ class RabbitCluster:
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: kill() takes beam and its helpers together
+            preexec_fn=_die_with_parent,
         )
 
     def _wait_ready(self, node: Node, timeout_s: float) -> None:
