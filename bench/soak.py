@@ -50,6 +50,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.verdicts import PageWatcher, VerdictClock, print_report
 from edge.config import load_config
 from edge.lane import Lane
 from edge.local_broker import LocalBroker
@@ -114,6 +116,7 @@ class RecordingRenderer(SceneRenderer):
         self.face_frames = np.zeros(len(passengers), dtype=np.int32)
         self._spacing_s = spacing_s
         self._first_s = first_slot_s
+        self.on_face: Callable[[int, float], None] | None = None  # (passenger index, render time)
         # The base class encodes each card; encode every passenger's once, alone on the reader, up front.
         self._cards = [SceneRenderer([p]).card(p.card_window[0]) if p.has_card else None for p in passengers]
 
@@ -153,6 +156,8 @@ class RecordingRenderer(SceneRenderer):
         if p is not None:
             self._last_face_mono[p.index] = t + self.t0
             self.face_frames[p.index] += 1
+            if self.on_face is not None:
+                self.on_face(p.index, t + self.t0)
         return super().__call__(t)
 
 
@@ -391,6 +396,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         records: list[LaneRecord] = []
         lanes: list[SimulatedLane] = []
+        verdict_clock = VerdictClock(args.lanes, count)
         for k in range(args.lanes):
             passengers = [
                 # Arrivals on an exact 0.5 s grid would meet the 8 Hz frame clock at one phase only; walking
@@ -434,6 +440,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             lane = SimulatedLane(f"lane-{k + 1}", passengers, work, clock)
             # Replace the scene before the simulators start: the thermal simulator looks it up per frame.
             record.renderer = lane.scene = RecordingRenderer(passengers, START_S, spacing_s, t0, times[:, 0])
+            verdict_clock.track(k, record.renderer, [t0 + p.leave_s for p in passengers])
             records.append(record)
             lanes.append(lane.start())
 
@@ -470,10 +477,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         topic = f"{config.broker.topic_prefix}/{config.site_id}/{config.device_id}/alert"
         central = Central(broker.port, topic, protocol, instruments)
         service = Service(config)
-        for lane_runtime in service.lanes:
+        for k, lane_runtime in enumerate(service.lanes):
             instruments.wrap_sink(lane_runtime)
+            verdict_clock.wrap(k, lane_runtime)
         sampler = Sampler(service, capacity=int(run_s / SAMPLE_EVERY_S) + 120)
         service.start()
+        watchers = PageWatcher.for_lanes(service, verdict_clock)
         if time.monotonic() > t0:
             print(
                 f"warning: start-up overran the scene's t0 by {time.monotonic() - t0:.2f} s", file=sys.stderr
@@ -513,6 +522,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             totals = dict(service.totals)
         finally:
             service.stop()
+            for watcher in watchers:
+                watcher.stop()
             central.close()
             for lane in lanes:
                 lane.stop()
@@ -537,6 +548,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         lane_counters=lane_counters,
         totals=totals,
         wall_s=end_mono - bench_start,
+        verdicts=verdict_clock.summary(args.dwell_s),
     )
 
 
@@ -556,6 +568,7 @@ def summarise(
     lane_counters: dict[str, dict[str, int]],
     totals: dict[str, int],
     wall_s: float,
+    verdicts: dict[str, Any],
 ) -> dict[str, Any]:
     scripted = sum(len(r.passengers) for r in records)
     screened = np.concatenate([r.screened for r in records])
@@ -601,6 +614,7 @@ def summarise(
         f"RSS growth < {RSS_GROWTH_LIMIT_MB:g} MB": rss_growth_mb < RSS_GROWTH_LIMIT_MB,
         "no queue growth": not any(q["grew"] for q in queues),
         f"p99 <= {P99_TARGET_MS:g} ms": p99_ms <= P99_TARGET_MS,
+        **VerdictClock.checks(verdicts),
     }
 
     def row(label: str, value: object) -> None:
@@ -661,6 +675,7 @@ def summarise(
     print("\nqueues after warm-up (sampled every 1 s)          max   final   grew")
     for q in queues:
         print(f"  {q['queue']:<46} {q['max']:5d} {q['final']:7d}   {'YES' if q['grew'] else 'no'}")
+    print_report(verdicts, args.dwell_s)
     print("\nchecks")
     for name, ok in checks.items():
         row(name, "ok" if ok else "FAILED")
@@ -682,6 +697,7 @@ def summarise(
         "p99_ms": round(p99_ms, 1),
         "latency_samples": len(latency),
         "stage_p99_ms": {k.split(" (")[0]: round(percentile_ms(v, 99), 1) for k, v in stages.items()},
+        "verdict": verdicts,
         "ok": all(checks.values()),
     }
 
@@ -690,7 +706,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the whole run (default 10)")
     parser.add_argument("--lanes", type=int, default=4)
-    parser.add_argument("--rate", type=float, default=2.0, help="passengers per second per lane")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="passengers per second per lane (default 2, or fewer when --dwell-s needs the room:"
+                        " a face-free gap of 0.25 s after the latest arrival phase)")  # fmt: skip
     parser.add_argument("--dwell-s", type=float, default=0.33,
                         help="how long each face is in view (the card lies on the reader 0.2 s less)")  # fmt: skip
     parser.add_argument("--phase-step-s", type=float, default=0.025,
@@ -707,6 +725,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commit-stall-every", type=int, default=20, help="N for --commit-stall-s")
     parser.add_argument("--febrile-every", type=int, default=4, help="1 passenger in N is febrile")
     args = parser.parse_args(argv)
+    if args.rate is None:
+        args.rate = min(2.0, 1.0 / (args.dwell_s + 3 * args.phase_step_s + 0.25))
     if args.dwell_s + 3 * args.phase_step_s >= 1.0 / args.rate:
         parser.error("--dwell-s and --phase-step-s must leave a face-free gap before the next passenger")
     summary = run(args)

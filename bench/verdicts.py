@@ -44,15 +44,25 @@ class VerdictClock:
         self.verdicts = np.zeros(shape, dtype=np.int32)
         self.stray = np.zeros(lanes, dtype=np.int64)
         self.page_events = np.zeros(lanes, dtype=np.int64)
+        self.has_face = np.zeros(shape, dtype=bool)
+        self._renderers: dict[int, Renderer] = {}
         self._lock = threading.Lock()
+
+    def track(self, k: int, renderer: Any, leave_mono: list[float]) -> None:
+        """Lane k's scene: its renderer reports each face frame here; leave_mono is when each face goes."""
+        self._renderers[k] = renderer
+        self.leave[k, : len(leave_mono)] = leave_mono
+        self.has_face[k, : len(leave_mono)] = [p.has_face for p in renderer.passengers]
+        renderer.on_face = lambda i, t_mono: self.face_rendered(k, i, t_mono)
 
     def face_rendered(self, k: int, i: int, t_mono: float) -> None:
         if math.isnan(self.first_face[k, i]):
             self.first_face[k, i] = t_mono
 
-    def wrap(self, k: int, lane: Lane, renderer: Renderer) -> None:
+    def wrap(self, k: int, lane: Lane) -> None:
         """Stamp each verdict as the lane hands it to its signals (display and alarm)."""
         hand_over = lane.signals.verdict
+        renderer = self._renderers[k]
 
         def verdict(m: PassengerMeasurement, decided_mono: float) -> None:
             i = renderer.index_at(m.t_first_mono)
@@ -74,8 +84,8 @@ class VerdictClock:
             if len(hits) and math.isnan(self.page[k, hits[0]]):
                 self.page[k, hits[0]] = received_mono
 
-    def summary(self, dwell_s: float, has_face: np.ndarray) -> dict[str, Any]:
-        faces = has_face & ~np.isnan(self.first_face)
+    def summary(self, dwell_s: float) -> dict[str, Any]:
+        faces = self.has_face & ~np.isnan(self.first_face)
         decided = faces & ~np.isnan(self.verdict)
         first_to_verdict = (self.verdict - self.first_face)[decided]
         on_page = decided & ~np.isnan(self.page)
@@ -106,7 +116,8 @@ class VerdictClock:
     @staticmethod
     def checks(summary: dict[str, Any]) -> dict[str, bool]:
         out = {
-            "no passenger decided twice": summary["decided_twice"] == 0 and summary["not_decided"] == 0,
+            "every face decided once (verdict)": summary["decided_twice"] == 0
+            and summary["not_decided"] == 0,
             f"verdict -> page p99 <= {PAGE_P99_TARGET_MS:g} ms": summary["verdict_to_page_ms"]["p99"]
             <= PAGE_P99_TARGET_MS
             and summary["verdicts_seen_on_page"] == summary["passengers_with_face"],
@@ -131,6 +142,13 @@ class PageWatcher:
     def start(self) -> PageWatcher:
         self._thread.start()
         return self
+
+    @classmethod
+    def for_lanes(cls, service: Any, clock: VerdictClock) -> list[PageWatcher]:
+        url = service.web.url("display")
+        if url is None:
+            raise RuntimeError(f"the operator display is not serving: {service.web.status()}")
+        return [cls(url, lane.lane_id, k, clock).start() for k, lane in enumerate(service.lanes)]
 
     def _run(self) -> None:
         while not self._stop.is_set():
