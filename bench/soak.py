@@ -79,7 +79,10 @@ from edge.simulation import (
 )
 
 RSS_GROWTH_LIMIT_MB = 5.0
-P99_TARGET_MS = 250.0
+P99_TARGET_MS = (
+    250.0  # at the default passenger_gap_s (0.15 s); the target moves with the gap, a configured wait
+)
+DEFAULT_GAP_S = 0.15
 START_S = 3.0  # scene time of the first passenger: devices open and configure before it
 DRAIN_S = 4.0  # after the last passenger: time for the last alerts to arrive, within --minutes
 SAMPLE_EVERY_S = 1.0
@@ -344,6 +347,10 @@ class Sampler:
 
     def rows(self) -> np.ndarray:
         return self.data[: self.count]
+
+
+def p99_target_ms(args: argparse.Namespace) -> float:
+    return P99_TARGET_MS + (args.passenger_gap_s - DEFAULT_GAP_S) * 1000.0
 
 
 def percentile_ms(values: np.ndarray, q: float) -> float:
@@ -613,7 +620,7 @@ def summarise(
         "every passenger screened once": sum(mismatches.values()) == 0,
         f"RSS growth < {RSS_GROWTH_LIMIT_MB:g} MB": rss_growth_mb < RSS_GROWTH_LIMIT_MB,
         "no queue growth": not any(q["grew"] for q in queues),
-        f"p99 <= {P99_TARGET_MS:g} ms": p99_ms <= P99_TARGET_MS,
+        f"p99 <= {p99_target_ms(args):g} ms": p99_ms <= p99_target_ms(args),
         **VerdictClock.checks(verdicts),
     }
 
@@ -713,8 +720,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="how long each face is in view (the card lies on the reader 0.2 s less)")  # fmt: skip
     parser.add_argument("--phase-step-s", type=float, default=0.025,
                         help="arrival offsets walk 0..3 steps and back, so frames meet faces at varied phases")  # fmt: skip
-    parser.add_argument("--passenger-gap-s", type=float, default=0.15,
-                        help="screening.passenger_gap_s: face absence that ends a passenger")  # fmt: skip
+    parser.add_argument("--passenger-gap-s", type=float, default=None,
+                        help="screening.passenger_gap_s: face absence that ends a passenger (default 0.15 s, or"
+                        " 0.35 s when --dwell-s leaves the room: a wider gap rides out a stalled frame)")  # fmt: skip
     parser.add_argument("--state-dir", default=None,
                         help="where the outbox lives (default: the run's temporary directory; /dev/shm has no"
                         " fsync cost, for comparison)")  # fmt: skip
@@ -726,7 +734,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--febrile-every", type=int, default=4, help="1 passenger in N is febrile")
     args = parser.parse_args(argv)
     if args.rate is None:
-        args.rate = min(2.0, 1.0 / (args.dwell_s + 3 * args.phase_step_s + 0.25))
+        # Room for a 0.6 s face-free gap after the latest arrival phase when the dwell is long.
+        args.rate = min(2.0, 1.0 / (args.dwell_s + 3 * args.phase_step_s + 0.6))
+    if args.passenger_gap_s is None:
+        free_gap_s = 1.0 / args.rate - args.dwell_s - 3 * args.phase_step_s
+        args.passenger_gap_s = DEFAULT_GAP_S if free_gap_s < 0.55 else 0.35
     if args.dwell_s + 3 * args.phase_step_s >= 1.0 / args.rate:
         parser.error("--dwell-s and --phase-step-s must leave a face-free gap before the next passenger")
     summary = run(args)
