@@ -10,7 +10,7 @@ import hashlib
 import math
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -22,6 +22,7 @@ from drivers.registry import (
     all_device_types,
 )
 from edge.calibration.dropins import DropInError, dropin_dir, merge_dropins, merge_tables
+from edge.flows import flow_offsets_error
 from edge.privacy import PrivacySettings
 from edge.rules import RulesSettings
 from edge.screening.settings import ScreeningSettings
@@ -64,11 +65,35 @@ class LaneConfig(StrictModel):
         if extra:
             raise ValueError(f"per-lane screening may set only {sorted(LANE_SCREENING_KEYS)}, not {extra}")
         return value
+    flow: Literal["card_then_face", "face_then_card", "card_while_in_view", "auto"] = Field(
+        "auto",
+        description="Where the card is read relative to the camera: card_then_face (reader before the "
+        "camera), face_then_card, card_while_in_view, or auto (learnt from passengers walking alone; until "
+        "then no face is given a card). See docs/install.md.",
+    )
+    card_offset_s: tuple[float, float] | None = Field(
+        None,
+        description="[earliest, latest] time of the card read relative to the face in view, s (negative: "
+        "before the face's first frame, positive: after its last, 0: while in view). Default per flow: "
+        "card_then_face [-2.5, 0.0], face_then_card [0.0, 2.5], card_while_in_view [-0.5, 0.5].",
+    )
+
+    @model_validator(mode="after")
+    def _offsets_fit_flow(self) -> LaneConfig:
+        error = flow_offsets_error(self.flow, self.card_offset_s)
+        if error is not None:
+            raise ValueError(f"card_offset_s {error}")
+        if self.card_offset_s is not None and not all(-10.0 <= t <= 10.0 for t in self.card_offset_s):
+            raise ValueError("card_offset_s must lie within -10..10 s")
+        return self
 
 
 class PassengerSettings(StrictModel):
-    join_window_s: float = Field(
-        5.0, gt=0.0, le=60.0, description="An ID scan and a reading this close in time are one passenger, s."
+    repeat_suppress_s: float = Field(
+        3.0,
+        ge=0.0,
+        le=60.0,
+        description="The same document read again within this time, by any scanner of the lane, is one read, s.",
     )
 
 

@@ -158,7 +158,7 @@ def run_demo(passenger_count: int = 20, hold_s: float = 0.0) -> int:
             print(line)
         print(f"scene: {len(passengers)} passengers, {len(expected)} expected alerts\n", flush=True)
         _walk_scene(passengers, clock, central)
-        central.wait_for(len(expected), timeout_s=config.passengers.join_window_s + 10.0)
+        central.wait_for(len(expected), timeout_s=15.0)
         time.sleep(1.0)  # let any unexpected extra alert show itself
         # Published = acknowledged by the broker = no longer waiting in the outbox.
         unacknowledged = service.outbox.depth().get("alert", 0)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from drivers.alarm.output import AlarmOutputDevice
 from drivers.device import Device, DeviceItem
 from drivers.items import IdScan, ThermalFrame, VisibleFrame
 from drivers.registry import build_device
+from edge.flows import FlowLearner, configured_flow
 from edge.operator.board import OperatorBoard
 from edge.operator.signals import LaneSignals
 from edge.passengers import Passenger, PassengerJoiner
@@ -47,7 +49,7 @@ class Lane:
         visible: Device | None,
         screening: ScreeningSettings,
         rules: RulesSettings,
-        join_window_s: float,
+        joiner: PassengerJoiner,
         rule_lists: RuleListStore,
         pseudonymise: Callable[[str], str | None],
         sink: PassengerSink,
@@ -73,7 +75,9 @@ class Lane:
         self.rechecks = (
             RecheckBook(screening.decision.recheck_window_s) if screening.decision.recheck else None
         )
-        self.joiner = PassengerJoiner(lane_id, join_window_s, measurement_delay_s=screening.passenger_gap_s)
+        self.joiner = joiner
+        self._flow_seen = joiner.flow
+        self._last_frame_mono = time.monotonic()
         self.frames: queue.Queue[ThermalFrame] = queue.Queue(maxsize=FRAME_QUEUE_LEN)
         self.scans: queue.Queue[IdScan] = queue.Queue()
         self.counters: Counter[str] = Counter()
@@ -99,6 +103,21 @@ class Lane:
         )
         alarm = build_device(f"{lane_config.id}.alarm", lane_config.alarm) if lane_config.alarm else None
         assert alarm is None or isinstance(alarm, AlarmOutputDevice)
+        learner = (
+            FlowLearner(Path(app_config.storage.state_dir) / f"flow-{lane_config.id}.json")
+            if lane_config.flow == "auto"
+            else None
+        )
+        flow = (learner.load() if learner else None) or configured_flow(
+            lane_config.flow, lane_config.card_offset_s
+        )
+        joiner = PassengerJoiner(
+            lane_config.id,
+            flow,
+            measurement_delay_s=app_config.screening.passenger_gap_s,
+            repeat_suppress_s=app_config.passengers.repeat_suppress_s,
+            learner=learner,
+        )
         return cls(
             lane_config.id,
             thermal,
@@ -106,7 +125,7 @@ class Lane:
             visible,
             app_config.screening_for(lane_config.id),
             app_config.rules,
-            app_config.passengers.join_window_s,
+            joiner,
             rule_lists,
             pseudonymise,
             sink,
@@ -189,38 +208,43 @@ class Lane:
         self.finish()
 
     def step(self, timeout_s: float) -> None:
-        passengers: list[Passenger] = []
         while True:
             try:
                 scan = self.scans.get_nowait()
             except queue.Empty:
                 break
             self.counters["scans"] += 1
-            passengers += self.joiner.add_scan(scan, passenger_in_view=self.screener.passengers_in_view > 0)
+            self.joiner.add_scan(scan)
         try:
             frame = self.frames.get(timeout=timeout_s)
         except queue.Empty:
             frame = None
         if frame is not None:
             self.counters["frames"] += 1
+            self._last_frame_mono = frame.t_mono
             try:
                 for m in self.screener.process(frame, self._visible_for(frame)):
-                    passengers += self.joiner.add_measurement(m)
-            except Exception:  # one bad frame: the passengers already joined this step still get decided
+                    self.joiner.add_measurement(m)
+            except Exception:  # one bad frame: the passengers already held still get decided
                 self.counters["worker_errors"] += 1
                 log.exception("lane %s: error processing a frame; continuing", self.lane_id)
         self._note_screening_state()
-        now = time.monotonic()
+        now = horizon = time.monotonic()
         # End idle tracks by the clock only once the queue is drained: a worker that fell behind (a slow disk
-        # commit) must judge queued frames by their own time, or it splits a passenger in two.
+        # commit) must judge queued frames by their own time, or it splits a passenger in two. For the same
+        # reason the joiner's horizon is the last frame seen while frames are still queued.
         if self.frames.empty():
             for m in self.screener.flush(now):
-                passengers += self.joiner.add_measurement(m)
+                self.joiner.add_measurement(m)
+        else:
+            horizon = self._last_frame_mono
         self._announce_verdicts()
         self.signals.faults(self.faults(), now)
-        passengers += self.joiner.expire(now)
-        for p in passengers:
+        for p in self.joiner.advance(horizon, self.screener.in_view_since):
             self._decide_safely(p)
+        if self.joiner.flow is not self._flow_seen:
+            self._flow_seen = self.joiner.flow
+            log.info("lane %s: learnt its flow: %s", self.lane_id, self.joiner.flow.describe())
 
     def _decide_safely(self, p: Passenger) -> None:
         """One try per passenger: a fault deciding one must not discard the others of the same step."""
@@ -250,6 +274,24 @@ class Lane:
                 self.counters["screening_lockouts"] += 1
                 log.warning("lane %s: screening %s", self.lane_id, state)
 
+    def status(self) -> dict[str, Any]:
+        """Health, the flow cards are paired by, and how cards met faces since start."""
+        flow = self.joiner.flow.describe()
+        if self.joiner.learner is not None and not self.joiner.flow.learnt:
+            flow["samples"] = len(self.joiner.learner.samples)
+        return self.health() | {"flow": flow, "passengers": self.join_counts()}
+
+    def join_counts(self) -> dict[str, int]:
+        keys = (
+            "joined",
+            "ambiguous",
+            "cards_without_face",
+            "faces_without_card",
+            "ambiguous_cards",
+            "card_repeats",
+        )
+        return {k: int(self.joiner.counts[k]) for k in keys}
+
     def _visible_for(self, frame: ThermalFrame) -> np.ndarray | None:
         """The visible picture taken within 0.2 s of the thermal frame, if any: an older one would misplace faces."""
         picture = self._latest_visible
@@ -265,8 +307,7 @@ class Lane:
             except queue.Empty:
                 break
         for m in self.screener.flush(float("inf")):
-            for p in self.joiner.add_measurement(m):
-                self._decide_safely(p)
+            self.joiner.add_measurement(m)
         for p in self.joiner.drain():
             self._decide_safely(p)
 
@@ -286,10 +327,9 @@ class Lane:
             watch_actions=lists.watch_actions,
             rules=self.rules,
             today=dt.date.fromtimestamp(p.t_wall),
+            identity_ambiguous=p.ambiguous,
         )
         self.counters["screened" if m else "scans_unmatched"] += 1
-        if m and p.scan:
-            self.counters["joined"] += 1
         if m:
             self.counters[m.status] += 1
         self.counters[f"category_{decision.category}"] += 1

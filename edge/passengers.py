@@ -1,16 +1,31 @@
-"""Joining a lane's thermal measurements with its ID scans into passengers.
+"""Joining a lane's thermal measurements with its ID scans into passengers, by the lane's flow. Pure.
 
-A scan and a measurement belong together when they fall within the join window of each other (the gap
-between the scan and the measurement's span of frames), nearest first, each used once. Whatever finds no
-partner in time still leaves as a passenger of its own, so every reading and every scan is counted.
+A card may only pair with a face on the side and at the distance the lane's flow allows (edge/flows.py).
+Nothing is decided on arrival: the joiner holds cards and faces until no card or face still to come could
+pair with any of them (the horizon), then decides each group of mutually possible pairs (edge/pairing.py).
+Where more than one answer is possible the face leaves without an identity and is marked ambiguous, never
+with a guess; a card read again within the repeat-suppression time is one read. Whatever finds no partner
+still leaves as a passenger of its own, so every reading and every scan is counted.
+
+Clock: `advance(now, in_view_since)` is told how far the lane has seen (every frame and scan stamped up to
+`now` has been handed in) and since when the faces still in view have been there.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from drivers.items import IdScan
+from edge.flows import FlowLearner, LaneFlow, offset_s
+from edge.pairing import Resolution, groups, resolve
 from edge.records import PassengerMeasurement
+
+# A group still open this long after its latest possible partner is decided as it stands (its undecided
+# members ambiguous): someone standing in view for minutes must not hold the lane's identities back.
+MAX_HOLD_S = 10.0
+HOLD, SETTLED, FORCED = "hold", "settled", "forced"
 
 
 @dataclass(frozen=True)
@@ -18,6 +33,7 @@ class Passenger:
     lane_id: str
     measurement: PassengerMeasurement | None
     scan: IdScan | None
+    ambiguous: str = ""  # why no card could be given to this face / this card to any face ("" when joined)
 
     @property
     def t_mono(self) -> float:
@@ -34,67 +50,175 @@ class Passenger:
         return self.scan.t_wall
 
 
-def _gap_s(m: PassengerMeasurement, scan: IdScan) -> float:
-    if scan.t_mono < m.t_first_mono:
-        return m.t_first_mono - scan.t_mono
-    return max(0.0, scan.t_mono - m.t_last_mono)
-
-
 class PassengerJoiner:
-    def __init__(self, lane_id: str, window_s: float, measurement_delay_s: float) -> None:
+    def __init__(
+        self,
+        lane_id: str,
+        flow: LaneFlow,
+        measurement_delay_s: float,
+        repeat_suppress_s: float = 3.0,
+        learner: FlowLearner | None = None,
+    ) -> None:
         self.lane_id = lane_id
-        self.window_s = window_s
-        # A measurement is only known once the passenger has left (the screener's gap): a scan must wait
-        # that much longer than the window before it is declared unmatched.
+        self.flow = flow
+        # A measurement is only known once the passenger has left (the screener's gap).
         self.measurement_delay_s = measurement_delay_s
-        self._measurements: list[PassengerMeasurement] = []
-        self._scans: list[IdScan] = []
+        self.repeat_suppress_s = repeat_suppress_s
+        self.learner = learner
+        self._faces: list[PassengerMeasurement] = []
+        self._cards: list[IdScan] = []
+        self._ghost_faces: list[PassengerMeasurement] = []
+        self._ghost_cards: list[IdScan] = []
+        self._last_read: dict[tuple[str, str], float] = {}
+        self.counts: Counter[str] = Counter()
 
-    def add_measurement(self, m: PassengerMeasurement) -> list[Passenger]:
-        candidates = [s for s in self._scans if _gap_s(m, s) <= self.window_s]
-        if not candidates:
-            self._measurements.append(m)
-            return []
-        scan = min(candidates, key=lambda s: _gap_s(m, s))
-        self._scans.remove(scan)
-        return [Passenger(self.lane_id, m, scan)]
+    def add_scan(self, scan: IdScan) -> bool:
+        """Hold a card read; False when it is the same document read again (one read, counted)."""
+        doc = scan.document
+        key = (doc.doc_type, doc.number)
+        for k, t in list(self._last_read.items()):
+            if scan.t_mono - t > self.repeat_suppress_s:
+                del self._last_read[k]
+        if doc.number and key in self._last_read:
+            self._last_read[key] = scan.t_mono
+            self.counts["card_repeats"] += 1
+            return False
+        if doc.number:
+            self._last_read[key] = scan.t_mono
+        self._cards.append(scan)
+        return True
 
-    def add_scan(self, scan: IdScan, passenger_in_view: bool = False) -> list[Passenger]:
-        """Join the scan to a waiting measurement, unless someone is in front of the camera right now.
+    def add_measurement(self, m: PassengerMeasurement) -> None:
+        self._faces.append(m)
 
-        A card read while a face is in view belongs, most likely, to that face, whose measurement only
-        arrives when they leave: joining it to an older measurement still waiting for a card (a passenger who
-        had none) would hand every later card of the lane to the passenger before its owner.
-        """
-        if passenger_in_view:
-            self._scans.append(scan)
-            return []
-        candidates = [m for m in self._measurements if _gap_s(m, scan) <= self.window_s]
-        if not candidates:
-            self._scans.append(scan)
-            return []
-        m = min(candidates, key=lambda c: _gap_s(c, scan))
-        self._measurements.remove(m)
-        return [Passenger(self.lane_id, m, scan)]
+    def advance(self, now_mono: float, in_view_since: float | None = None) -> list[Passenger]:
+        """Passengers whose pairing nothing still to come can change."""
+        face_from = now_mono if in_view_since is None else min(in_view_since, now_mono)
 
-    def expire(self, now_mono: float) -> list[Passenger]:
-        """Passengers whose partner can no longer arrive in time."""
-        out: list[Passenger] = []
-        for m in [m for m in self._measurements if now_mono - m.t_last_mono > self.window_s]:
-            self._measurements.remove(m)
-            out.append(Passenger(self.lane_id, m, None))
-        limit = self.window_s + self.measurement_delay_s
-        for s in [s for s in self._scans if now_mono - s.t_mono > limit]:
-            self._scans.remove(s)
-            out.append(Passenger(self.lane_id, None, s))
-        return out
+        def state(cards: list[IdScan], faces: list[PassengerMeasurement]) -> str:
+            if self._settled(cards, faces, now_mono, face_from):
+                return SETTLED
+            return FORCED if self._overdue(cards, faces, now_mono) else HOLD
+
+        return self._decide(state)
 
     def drain(self) -> list[Passenger]:
-        """Everything still waiting, unjoined (used at shutdown so nothing is lost)."""
-        out = [Passenger(self.lane_id, m, None) for m in self._measurements]
-        out += [Passenger(self.lane_id, None, s) for s in self._scans]
-        self._measurements, self._scans = [], []
-        return out
+        """Everything still held, decided as it stands (at shutdown nothing more will come)."""
+        return self._decide(lambda _cards, _faces: SETTLED)
 
     def pending(self) -> int:
-        return len(self._measurements) + len(self._scans)
+        return len(self._faces) + len(self._cards)
+
+    def _settled(
+        self, cards: list[IdScan], faces: list[PassengerMeasurement], now: float, face_from: float
+    ) -> bool:
+        lo, hi = self.flow.lo_s, self.flow.hi_s
+        # A card still to come is stamped after now; a face still to come was first seen at face_from or later.
+        if any(now - face.t_last_mono <= hi for face in faces):
+            return False
+        return all(face_from > (max(c.t_mono - lo, c.t_mono) if hi >= 0 else c.t_mono - lo) for c in cards)
+
+    def _overdue(self, cards: list[IdScan], faces: list[PassengerMeasurement], now: float) -> bool:
+        times = [c.t_mono for c in cards] + [f.t_last_mono for f in faces]
+        return now - min(times) > (self.flow.hi_s - self.flow.lo_s) + self.measurement_delay_s + MAX_HOLD_S
+
+    def _decide(self, state: Callable[[list[IdScan], list[PassengerMeasurement]], str]) -> list[Passenger]:
+        # Members of groups decided before their horizon stay as ghosts until nothing could pair with them any
+        # more: whatever could have been theirs is ambiguous, never handed on to a neighbour.
+        cards, faces = self._cards + self._ghost_cards, self._faces + self._ghost_faces
+        n_live_cards, n_live_faces = len(self._cards), len(self._faces)
+        edges = {
+            (c, f)
+            for c, card in enumerate(cards)
+            for f, face in enumerate(faces)
+            if self.flow.allows(offset_s(card.t_mono, face.t_first_mono, face.t_last_mono))
+        }
+        out: list[Passenger] = []
+        done: set[int] = set()  # card indices, and faces as len(cards) + index
+        ghosts: set[int] = set()
+        for g_cards, g_faces in groups(len(cards), len(faces), sorted(edges)):
+            how = state([cards[c] for c in g_cards], [faces[f] for f in g_faces])
+            if how == HOLD:
+                continue
+            haunted = any(c >= n_live_cards for c in g_cards) or any(f >= n_live_faces for f in g_faces)
+            if how == FORCED:
+                ghosts.update(g_cards + [len(cards) + f for f in g_faces])
+            out += self._resolve(cards, faces, (g_cards, g_faces), edges, guess_free=haunted or how == FORCED)
+            done.update(g_cards + [len(cards) + f for f in g_faces])
+        self._cards = [c for i, c in enumerate(cards) if i < n_live_cards and i not in done]
+        self._faces = [f for i, f in enumerate(faces) if i < n_live_faces and len(cards) + i not in done]
+        self._ghost_cards = [
+            c for i, c in enumerate(cards) if i in ghosts or (i >= n_live_cards and i not in done)
+        ]
+        self._ghost_faces = [
+            f
+            for i, f in enumerate(faces)
+            if len(cards) + i in ghosts or (i >= n_live_faces and len(cards) + i not in done)
+        ]
+        return sorted(out, key=lambda p: p.t_mono)
+
+    def _resolve(
+        self,
+        cards: list[IdScan],
+        faces: list[PassengerMeasurement],
+        group: tuple[list[int], list[int]],
+        edges: set[tuple[int, int]],
+        guess_free: bool,
+    ) -> list[Passenger]:
+        """One group's passengers. guess_free: decided before its horizon, or next to such a group: a pair
+        might still have been contested, so nobody is paired."""
+        r = resolve(*group, edges)
+        if guess_free:
+            r.ambiguous_cards += [c for c, _ in r.pairs]
+            r.ambiguous_faces += [f for _, f in r.pairs]
+            r.pairs = []
+            self.counts["decided_before_horizon"] += 1
+        live_c, live_f = len(self._cards), len(self._faces)
+        # Ghosts were published when their group was decided.
+        r.pairs = [(c, f) for c, f in r.pairs if c < live_c and f < live_f]
+        r.ambiguous_cards = [c for c in r.ambiguous_cards if c < live_c]
+        r.ambiguous_faces = [f for f in r.ambiguous_faces if f < live_f]
+        r.lone_cards = [c for c in r.lone_cards if c < live_c]
+        r.lone_faces = [f for f in r.lone_faces if f < live_f]
+        if not self.flow.learnt:
+            return self._while_learning(cards, faces, group, r)
+        out = [Passenger(self.lane_id, faces[f], cards[c]) for c, f in r.pairs]
+        out += [Passenger(self.lane_id, None, cards[c]) for c in r.lone_cards]
+        out += [Passenger(self.lane_id, faces[f], None) for f in r.lone_faces]
+        n_cards, n_faces = len(r.ambiguous_cards), len(r.ambiguous_faces)
+        why = f"{n_cards} card(s) and {n_faces} face(s) could pair more than one way"
+        out += [Passenger(self.lane_id, faces[f], None, why) for f in r.ambiguous_faces]
+        out += [Passenger(self.lane_id, None, cards[c], why) for c in r.ambiguous_cards]
+        self.counts["joined"] += len(r.pairs)
+        self.counts["cards_without_face"] += len(r.lone_cards)
+        self.counts["faces_without_card"] += len(r.lone_faces)
+        self.counts["ambiguous"] += n_faces
+        self.counts["ambiguous_cards"] += n_cards
+        return out
+
+    def _while_learning(
+        self,
+        cards: list[IdScan],
+        faces: list[PassengerMeasurement],
+        group: tuple[list[int], list[int]],
+        r: Resolution,
+    ) -> list[Passenger]:
+        """`auto` before it has learnt: a lone card and face teach the flow; no face is given a card."""
+        g_cards, g_faces = group
+        if len(g_cards) == 1 and len(g_faces) == 1 and r.pairs and self.learner is not None:  # walked alone
+            face = faces[g_faces[0]]
+            learnt = self.learner.add(offset_s(cards[g_cards[0]].t_mono, face.t_first_mono, face.t_last_mono))
+            if learnt is not None:
+                self.flow = learnt
+        why = "the lane's flow is still being learnt"
+        paired_cards = r.ambiguous_cards + [c for c, _ in r.pairs]
+        paired_faces = r.ambiguous_faces + [f for _, f in r.pairs]
+        out = [Passenger(self.lane_id, faces[f], None, why) for f in paired_faces]
+        out += [Passenger(self.lane_id, None, cards[c], why) for c in paired_cards]
+        out += [Passenger(self.lane_id, faces[f], None) for f in r.lone_faces]
+        out += [Passenger(self.lane_id, None, cards[c]) for c in r.lone_cards]
+        self.counts["faces_without_card"] += len(r.lone_faces)
+        self.counts["cards_without_face"] += len(r.lone_cards)
+        self.counts["ambiguous"] += len(paired_faces)
+        self.counts["ambiguous_cards"] += len(paired_cards)
+        return out

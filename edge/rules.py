@@ -88,7 +88,8 @@ class RulesSettings(StrictModel):
 
 @dataclass(frozen=True)
 class Reason:
-    code: str  # fever, indeterminate, recheck, key_region, watch_list, health_code, invalid_document
+    code: str  # fever, indeterminate, recheck, key_region, watch_list, health_code, invalid_document,
+    # identity_ambiguous
     detail: str
     category: str
 
@@ -114,7 +115,10 @@ def decide(
     watch_actions: Mapping[str, str],
     rules: RulesSettings,
     today: dt.date,
+    identity_ambiguous: str = "",
 ) -> Decision:
+    """identity_ambiguous: why the lane could not tell whose card this is (a face without its card, or a card
+    without its face): the operator re-checks a face; a card's own reasons (a watch-list hold) still apply."""
     reasons: list[Reason] = []
     # Guidance the lane gives itself (step closer, wait and re-measure, …) is counted, not escalated.
     if (
@@ -145,6 +149,8 @@ def decide(
         colour = document.extra.get("health_code")
         if colour in rules.health_code_actions:
             reasons.append(Reason("health_code", f"health code {colour}", rules.health_code_actions[colour]))
+    if identity_ambiguous and (temperature is not None or reasons):
+        reasons.append(Reason("identity_ambiguous", identity_ambiguous, "recheck"))
     if not reasons:
         return Decision("clear", ())
     category = min((r.category for r in reasons), key=CATEGORIES.index)

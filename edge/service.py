@@ -144,6 +144,8 @@ class Service:
             "core_c": round(m.core_c, 2) if m is not None and m.core_c is not None else None,
             "id_masked": mask_id_number(number) if number else None,
             "id_hmac": self.site_key.pseudonymise(number) if number else None,
+            # No card could be given to this face (or this card to a face): the operator checks the ID.
+            "identity_ambiguous": bool(passenger.ambiguous),
         }
 
     def committed_alerts(self) -> dict[tuple[str, str], int]:
@@ -161,7 +163,7 @@ class Service:
             "software_version": __version__,
             "config_hash": config_hash(self.config),
             "devices": {d.device_id: d.status() for lane in self.lanes for d in lane.devices},
-            "lanes": {lane.lane_id: lane.health() for lane in self.lanes},
+            "lanes": {lane.lane_id: lane.status() for lane in self.lanes},
             "rule_lists": self.rule_lists.status(),
             "privacy": self.site_key.status(),
             "counters": {

@@ -4,6 +4,7 @@ real service at them. Used by the demo, the end-to-end tests and the soak benchm
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,6 +22,11 @@ AMBIENT_C = 24.0
 KEY_REGION = "990100"
 
 
+FLOWS = ("card_while_in_view", "card_then_face", "face_then_card")
+CARD_ON_READER_S = 0.13  # long enough for one poll of the reader (0.1 s) to find it
+IRREGULAR = ("no_card", "no_face", "tailgating", "double_read", "turning_back")
+
+
 @dataclass(frozen=True)
 class ScriptedPassenger:
     index: int
@@ -31,10 +37,52 @@ class ScriptedPassenger:
     name: str
     has_face: bool = True  # False: the card is scanned but no reading is made (e.g. walked round the camera)
     has_card: bool = True  # False: an anonymous passenger
+    card_from_s: float | None = (
+        None  # when the card is laid on the reader (default: while the face is in view)
+    )
+    card_again_s: float | None = None  # laid on the reader a second time (a double read)
+    irregular: str = ""  # one of IRREGULAR, or "" for a regular passenger
 
     @property
     def card_window(self) -> tuple[float, float]:
-        return self.arrive_s + 0.1, self.leave_s - 0.1
+        if self.card_from_s is None:
+            return self.arrive_s + 0.1, self.leave_s - 0.1
+        return self.card_from_s, self.card_from_s + CARD_ON_READER_S
+
+    def card_windows(self) -> list[tuple[float, float]]:
+        windows = [self.card_window] if self.has_card else []
+        if self.has_card and self.card_again_s is not None:
+            windows.append((self.card_again_s, self.card_again_s + CARD_ON_READER_S))
+        return windows
+
+
+def card_from_s(flow: str, arrive_s: float, leave_s: float, delay_s: float) -> float | None:
+    """When the card goes on the reader in this flow, `delay_s` from the face (None: the default, in view)."""
+    if flow == "card_then_face":
+        return arrive_s - delay_s - CARD_ON_READER_S
+    if flow == "face_then_card":
+        return leave_s + delay_s
+    return None
+
+
+def make_irregular(
+    p: ScriptedPassenger, kind: str, flow: str, delay_s: float, gap_s: float
+) -> ScriptedPassenger:
+    """Passenger p made irregular in the way `kind` says (the scene's gap_s is the face-free time before the
+    next passenger)."""
+    if kind == "no_card":
+        return dataclasses.replace(p, has_card=False, irregular=kind)
+    if kind == "no_face":  # walked round the camera
+        return dataclasses.replace(p, has_face=False, irregular=kind)
+    if kind == "double_read":  # lifted the card and laid it down again
+        return dataclasses.replace(p, card_again_s=p.card_window[1] + 0.05, irregular=kind)
+    if kind == "tailgating":  # walks right behind the previous passenger: no gap between the faces
+        shift = -gap_s
+        card = card_from_s(flow, p.arrive_s + shift, p.leave_s, delay_s)
+        return dataclasses.replace(p, arrive_s=p.arrive_s + shift, card_from_s=card, irregular=kind)
+    if kind == "turning_back":  # card read, a glimpse at the camera, then back the way they came
+        return dataclasses.replace(p, leave_s=p.arrive_s + 0.15, irregular=kind)
+    raise ValueError(f"unknown irregular passenger {kind!r}")
 
 
 def make_id_number(region: str, index: int, lane: int = 0) -> str:
@@ -55,25 +103,32 @@ def script_scene(
     dwell_s: float = 0.75,
     lane: int = 0,
     seed: int = 7,
+    flow: str = "card_while_in_view",
+    card_delay_s: float = 0.3,
+    irregular: dict[int, str] | None = None,
 ) -> list[ScriptedPassenger]:
+    """`flow`: where the card is read (card_then_face: `card_delay_s` before the face arrives; face_then_card:
+    that long after it leaves); `irregular`: passenger index → one of IRREGULAR."""
     rng = np.random.default_rng(seed + lane)
     out = []
     for i in range(count):
         arrive = start_s + i * spacing_s
         skin = 36.8 if i in febrile else float(rng.uniform(35.2, 35.7))
         region = KEY_REGION if i in key_region else "990000"
-        out.append(
-            ScriptedPassenger(
-                i,
-                arrive,
-                arrive + dwell_s,
-                skin,
-                make_id_number(region, i, lane),
-                f"旅客{lane:02d}{i:03d}",
-                has_face=i not in no_face,
-                has_card=i not in no_card,
-            )
+        p = ScriptedPassenger(
+            i,
+            arrive,
+            arrive + dwell_s,
+            skin,
+            make_id_number(region, i, lane),
+            f"旅客{lane:02d}{i:03d}",
+            has_face=i not in no_face,
+            has_card=i not in no_card,
+            card_from_s=card_from_s(flow, arrive, arrive + dwell_s, card_delay_s),
         )
+        if irregular and i in irregular:
+            p = make_irregular(p, irregular[i], flow, card_delay_s, spacing_s - dwell_s)
+        out.append(p)
     return out
 
 
@@ -116,20 +171,24 @@ class SceneRenderer:
 
     def card(self, t: float) -> bytes | None:
         for p in self.passengers:
-            start, end = p.card_window
-            if p.has_card and start <= t < end:
-                return encode_text_block(
-                    p.name,
-                    "1" if int(p.id_number[16]) % 2 else "2",  # sex agrees with the number's parity
-                    "01",
-                    p.id_number[6:14],
-                    "示例路1号",
-                    p.id_number,
-                    "示例公安局",
-                    "20200101",
-                    "20400101",
-                )
+            if any(start <= t < end for start, end in p.card_windows()):
+                return card_bytes(p)
         return None
+
+
+def card_bytes(p: ScriptedPassenger) -> bytes:
+    """What the SAM reader returns for p's card."""
+    return encode_text_block(
+        p.name,
+        "1" if int(p.id_number[16]) % 2 else "2",  # sex agrees with the number's parity
+        "01",
+        p.id_number[6:14],
+        "示例路1号",
+        p.id_number,
+        "示例公安局",
+        "20200101",
+        "20400101",
+    )
 
 
 def expected_alerts(
@@ -150,7 +209,8 @@ def expected_alerts(
 LANE_CONFIG = """
 [[lanes]]
 id = "{lane_id}"
-[lanes.thermal]
+flow = "{flow}"
+{card_offset}[lanes.thermal]
 type = "gy_mcu90640"
 port = "{thermal_port}"
 baudrate = 460800
@@ -199,10 +259,19 @@ class SimulatedLane:
     """One lane's devices as simulators on pseudo-terminals, playing a scripted scene on a shared clock."""
 
     def __init__(
-        self, lane_id: str, passengers: list[ScriptedPassenger], workdir: Path, clock: Callable[[], float]
+        self,
+        lane_id: str,
+        passengers: list[ScriptedPassenger],
+        workdir: Path,
+        clock: Callable[[], float],
+        flow: str = "card_while_in_view",
+        card_offset_s: tuple[float, float] | None = (-0.3, 0.3),
     ) -> None:
+        """flow, card_offset_s: what the lane's configuration says (the scene's own default: the card is read
+        while the face is in view, and the next passenger comes 0.5 s after one leaves)."""
         self.lane_id = lane_id
         self.passengers = passengers
+        self.flow, self.card_offset_s = flow, card_offset_s
         self.scene = SceneRenderer(passengers)
         self.thermal = GyMcu90640Simulator(
             lambda _t: self.scene(clock()), link_path=workdir / f"{lane_id}-thermal"
@@ -221,8 +290,13 @@ class SimulatedLane:
         self.reader.stop()
 
     def config(self) -> str:
+        offset = "" if self.card_offset_s is None else f"card_offset_s = {list(self.card_offset_s)}\n"
         return LANE_CONFIG.format(
-            lane_id=self.lane_id, thermal_port=self.thermal.port, reader_port=self.reader.port
+            lane_id=self.lane_id,
+            flow=self.flow,
+            card_offset=offset,
+            thermal_port=self.thermal.port,
+            reader_port=self.reader.port,
         )
 
 

@@ -38,6 +38,12 @@ def passenger_counts(p: Passenger) -> dict[str, int]:
     if p.scan is not None:
         counts["scans"] = 1
         counts["unmatched"] = int(m is None)
+    if m is not None:
+        counts["joined"] = int(p.scan is not None)
+        counts["ambiguous"] = int(bool(p.ambiguous))
+        counts["faces_without_card"] = int(p.scan is None and not p.ambiguous)
+    elif not p.ambiguous:
+        counts["cards_without_face"] = 1
     return counts
 
 

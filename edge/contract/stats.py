@@ -22,6 +22,10 @@ class LaneCounts:
     rechecks: int = 0
     scans: int = 0
     unmatched: int = 0
+    joined: int = 0
+    ambiguous: int = 0
+    cards_without_face: int = 0
+    faces_without_card: int = 0
 
 
 def build_stats(

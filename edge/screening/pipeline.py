@@ -145,6 +145,12 @@ class LaneScreener:
         return len(self._tracker.active)
 
     @property
+    def in_view_since(self) -> float | None:
+        """First frame of the oldest track still open: no measurement still to come began earlier (the joiner's
+        horizon)."""
+        return min((t.first_mono for t in self._tracker.active), default=None)
+
+    @property
     def status(self) -> str:
         """ "ok", or why screening is locked out (the lane shows it and stops calling passengers normal)."""
         lockout = self._guard.lockout

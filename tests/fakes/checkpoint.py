@@ -76,7 +76,10 @@ class SimulatedCheckpoint:
         scenes: list[list[ScriptedPassenger]],
         rules_extra: str = "",
         screening_extra: str = "",
+        flow: str = "card_while_in_view",
+        card_offset_s: tuple[float, float] | None = (-0.3, 0.3),
     ) -> None:
+        """flow, card_offset_s: every lane's configured flow (edge.simulation.SimulatedLane)."""
         self.t0 = time.monotonic() + 1.0
         self.scenes = scenes
         self.key_file = tmp_path / "site.key"
@@ -86,7 +89,7 @@ class SimulatedCheckpoint:
         centre_key = write_centre_public_key(tmp_path / "centre-lists.pub")
         rules_extra = f'lists_public_key_file = "{centre_key}"\n' + rules_extra
         self.lanes = [
-            SimulatedLane(f"lane-{i + 1}", scene, tmp_path, self.clock).start()
+            SimulatedLane(f"lane-{i + 1}", scene, tmp_path, self.clock, flow, card_offset_s).start()
             for i, scene in enumerate(scenes)
         ]
         self.config_path = tmp_path / "checkpoint-edge.toml"
