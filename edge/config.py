@@ -65,6 +65,7 @@ class LaneConfig(StrictModel):
         if extra:
             raise ValueError(f"per-lane screening may set only {sorted(LANE_SCREENING_KEYS)}, not {extra}")
         return value
+
     flow: Literal["card_then_face", "face_then_card", "card_while_in_view", "auto"] = Field(
         "auto",
         description="Where the card is read relative to the camera: card_then_face (reader before the "
