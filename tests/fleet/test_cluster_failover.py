@@ -13,6 +13,7 @@ from edge.watch_streams import order_violations
 from tests.fakes.amqp_centre import AmqpConsumer, declare_competing_queue, delete_queues
 from tests.fakes.fleet import cluster_settings, round_robin, start_appliance, wait_delivered
 from tests.fakes.rabbitmq import RabbitCluster
+from tests.fleet.watch_process import start_watch
 
 APPLIANCES = 10
 ALERTS_EACH = 120
@@ -27,6 +28,13 @@ def test_killing_the_appliances_node_loses_no_alert_and_keeps_order(
     declare_competing_queue(cluster.amqp_port(0), queue, [f"checkpoint/v1/{site}/+/alert"])
     consumer = AmqpConsumer("centre", [cluster.amqp_port(2), cluster.amqp_port(1)], queue)
     consumer.start()
+    # And the technician's monitor, an MQTT 3.1.1 subscriber with a persistent (quorum-queue) session.
+    watch = start_watch(
+        cluster.mqtt_port(2),
+        f"checkpoint/v1/{site}/+/alert",
+        "--client-id",
+        f"watch-{site}",
+    )
     settings = cluster_settings(cluster.mqtt_endpoints(first=0))
     appliances = [start_appliance(site, f"gate-{i:02d}", settings, tmp_path) for i in range(APPLIANCES)]
     expected: dict[str, list[str]] = defaultdict(list)  # device → message ids in the order created
@@ -55,6 +63,9 @@ def test_killing_the_appliances_node_loses_no_alert_and_keeps_order(
         while {r.payload["message_id"] for r in consumer.snapshot()} < all_ids:
             assert time.monotonic() < deadline, "the centre did not receive every acknowledged alert"
             time.sleep(0.2)
+        while len({e["message_id"] for e in watch.of("alert")}) < len(all_ids):
+            assert time.monotonic() < deadline, "watch did not see every alert"
+            time.sleep(0.2)
         moved = {a.uplink.state()["broker"] for a in appliances}
         assert primary not in moved, f"appliances should be on a surviving node, are on {moved}"
     finally:
@@ -62,6 +73,7 @@ def test_killing_the_appliances_node_loses_no_alert_and_keeps_order(
             appliance.stop()
         consumer.stop()
         delete_queues(cluster.amqp_port(1), [queue])
+        watch_code, watch_summary = watch.stop()
 
     receipts = consumer.snapshot()
     by_id: dict[str, list[tuple[str, int]]] = defaultdict(list)
@@ -87,5 +99,10 @@ def test_killing_the_appliances_node_loses_no_alert_and_keeps_order(
     # Per-device order holds once duplicates are dropped (one consumer: the queue's order).
     for device, seqs in arrival.items():
         assert order_violations(seqs) == 0, f"{device} out of order: {seqs}"
+    # watch, on the cluster too, saw every alert of every device and no loss.
+    assert watch_summary["lost"] == 0 and watch_summary["schema_failures"] == 0, watch.of("gap")
+    for device in expected:
+        assert watch_summary["devices"][f"{site}/{device}"]["alert"]["unique"] == ALERTS_EACH
+    assert watch_code == 0
     duplicates = sum(len(c) - 1 for c in by_id.values())
     print(f"{len(receipts)} receipts, {duplicates} duplicates, consumer reconnects {consumer.reconnects}")
