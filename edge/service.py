@@ -45,8 +45,9 @@ def load_trusted_list_keys(config: AppConfig) -> tuple[dict[str, Ed25519PublicKe
 
 
 class Service:
-    def __init__(self, config: AppConfig) -> None:
+    def __init__(self, config: AppConfig, config_path: Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path  # the console writes calibration drop-ins beside it, then reloads
         self.stop_event = threading.Event()
         config.storage.state_dir.mkdir(parents=True, exist_ok=True)
         self.site_key = SiteKey(config.privacy)

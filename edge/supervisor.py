@@ -73,7 +73,7 @@ class Supervisor:
         self.stall_s = stall_s
         self.stop_requested = threading.Event()
         self.reload_requested = threading.Event()
-        self.service = Service(config if config is not None else load_config(config_path))
+        self.service = Service(config if config is not None else load_config(config_path), config_path)
         self.watchdog_pings = 0
         self.last_stale: list[str] = []
 
@@ -164,11 +164,11 @@ class Supervisor:
         self.service.stop(timeout_s=4.5)  # lanes turn what they hold into decisions; the outbox keeps them
         applied = True
         try:
-            self.service = Service(new_config)
+            self.service = Service(new_config, self.config_path)
         except (KeyFileError, UplinkConfigError, OSError) as exc:
             # Valid TOML that names an unusable file: never end up with no service at all.
             log.error("reload failed (%s): restarting with the previous configuration", exc)
-            self.service = Service(old_config)
+            self.service = Service(old_config, self.config_path)
             applied = False
         self.service.start()
         self._wait_for_devices()

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from edge.calibration.apply import apply_dropin, dropin_directory
 from edge.calibration.blackbody import BlackbodyNotFound, find_blackbody
-from edge.calibration.dropins import dropin_name, render_dropin, signal_reload, write_dropin
+from edge.calibration.dropins import dropin_name, render_dropin, signal_reload
 from edge.calibration.offset import OffsetRefused, calibrate_offset, read_readings
 from edge.calibration.registration import (
     DEFAULT_MAX_RESIDUAL_PX,
@@ -25,7 +26,7 @@ from edge.calibration.registration import (
     calibrate_registration,
     read_pairs,
 )
-from edge.config import EX_CONFIG, AppConfig, ConfigError, load_config, load_config_with_dropins
+from edge.config import EX_CONFIG, AppConfig, ConfigError, load_config
 
 MAX_FRAMES = 1000
 
@@ -45,10 +46,6 @@ def _config_or_exit(path: Path, lane_id: str) -> AppConfig | None:
     return config
 
 
-def dropin_directory(config: AppConfig) -> Path:
-    return config.storage.dropin_dir or config.storage.state_dir / "config.d"
-
-
 def _confirmed(assume_yes: bool) -> bool:
     if assume_yes:
         return True
@@ -58,23 +55,17 @@ def _confirmed(assume_yes: bool) -> bool:
     return input("apply? [y/N] ").strip().lower() in ("y", "yes")
 
 
-def apply_dropin(config_path: Path, config: AppConfig, name: str, text: str, *, reload: bool = True) -> int:
+def apply_and_reload(
+    config_path: Path, config: AppConfig, name: str, text: str, *, reload: bool = True
+) -> int:
     """Write the drop-in, keep it only if the merged configuration is valid, then SIGHUP the service."""
-    directory = dropin_directory(config)
-    path = directory / name
-    previous = path.read_bytes() if path.exists() else None
-    write_dropin(directory, name, text)
     try:
-        merged, dropins = load_config_with_dropins(config_path)
+        merged, dropins = apply_dropin(config_path, config, name, text)
     except ConfigError as exc:
-        if previous is None:
-            path.unlink(missing_ok=True)
-        else:
-            write_dropin(directory, name, previous.decode("utf-8"))
         print(exc.render(), file=sys.stderr)
-        print(f"not applied: {path} would make the configuration invalid", file=sys.stderr)
+        print(f"not applied: {name} would make the configuration invalid", file=sys.stderr)
         return EX_CONFIG
-    print(f"wrote {path}")
+    print(f"wrote {dropin_directory(config) / name}")
     print(f"check-config: OK with drop-ins {', '.join(p.name for p in dropins)}")
     if reload:
         pid = signal_reload(merged.storage.state_dir)
@@ -99,7 +90,9 @@ def _propose(
     print(f"\ndrop-in {dropin_name(kind, args.lane)}:\n{text}")
     if not _confirmed(args.yes):
         return 1
-    return apply_dropin(args.config, config, dropin_name(kind, args.lane), text, reload=not args.no_reload)
+    return apply_and_reload(
+        args.config, config, dropin_name(kind, args.lane), text, reload=not args.no_reload
+    )
 
 
 def collect_frames(config: AppConfig, lane_id: str, count: int, timeout_s: float) -> list[np.ndarray]:

@@ -57,9 +57,13 @@ class OffsetResult:
 
 
 def read_readings(path: Path) -> np.ndarray:
+    return parse_readings(path.read_text(encoding="utf-8"), str(path))
+
+
+def parse_readings(text: str, source: str) -> np.ndarray:
     """CSV lines `appliance_c, clinical_c` (a header line and # comments allowed)."""
     rows: list[list[float]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
@@ -69,12 +73,12 @@ def read_readings(path: Path) -> np.ndarray:
         except ValueError:
             if not rows and number == 1:
                 continue
-            raise ValueError(f"{path}:{number}: expected two numbers, got {line!r}") from None
+            raise ValueError(f"{source}:{number}: expected two numbers, got {line!r}") from None
         if len(values) != 2 or not all(math.isfinite(v) and 25.0 <= v <= 45.0 for v in values):
-            raise ValueError(f"{path}:{number}: expected two temperatures in 25–45 °C, got {line!r}")
+            raise ValueError(f"{source}:{number}: expected two temperatures in 25–45 °C, got {line!r}")
         rows.append(values)
         if len(rows) > MAX_PAIRS:
-            raise ValueError(f"{path}: more than {MAX_PAIRS} readings")
+            raise ValueError(f"{source}: more than {MAX_PAIRS} readings")
     return np.asarray(rows, dtype=np.float64).reshape(-1, 2)
 
 

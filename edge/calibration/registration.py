@@ -37,9 +37,13 @@ class RegistrationResult:
 
 
 def read_pairs(path: Path) -> np.ndarray:
+    return parse_pairs(path.read_text(encoding="utf-8"), str(path))
+
+
+def parse_pairs(text: str, source: str) -> np.ndarray:
     """CSV lines `visible_x, visible_y, thermal_x, thermal_y` (a header line and # comments allowed)."""
     rows: list[list[float]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
@@ -49,12 +53,12 @@ def read_pairs(path: Path) -> np.ndarray:
         except ValueError:
             if not rows and number == 1:
                 continue  # header
-            raise ValueError(f"{path}:{number}: expected four numbers, got {line!r}") from None
+            raise ValueError(f"{source}:{number}: expected four numbers, got {line!r}") from None
         if len(values) != 4 or not all(np.isfinite(values)):
-            raise ValueError(f"{path}:{number}: expected four finite numbers, got {line!r}")
+            raise ValueError(f"{source}:{number}: expected four finite numbers, got {line!r}")
         rows.append(values)
         if len(rows) > MAX_PAIRS:
-            raise ValueError(f"{path}: more than {MAX_PAIRS} point pairs")
+            raise ValueError(f"{source}: more than {MAX_PAIRS} point pairs")
     return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
 
 

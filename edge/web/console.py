@@ -20,20 +20,22 @@ from starlette.routing import BaseRoute, Route
 from edge.thermal_view import render_live
 from edge.web import pages
 from edge.web.auth import SESSION_COOKIE, ConsoleAuth
+from edge.web.calibration import ConsoleCalibration
 from edge.web.context import WebContext
 from edge.web.metrics import metrics_text
 
 MAX_FORM_BYTES = 4096
+MAX_CALIBRATION_FORM_BYTES = 64 * 1024
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-async def _read_form(request: Request) -> dict[str, str]:
+async def _read_form(request: Request, max_bytes: int = MAX_FORM_BYTES) -> dict[str, str]:
     """A small urlencoded form, bounded in size (anything larger is refused whole)."""
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
+        if len(body) > max_bytes:
             return {}
     try:
         fields = parse_qs(body.decode("utf-8"), max_num_fields=8)
@@ -48,6 +50,7 @@ class Console:
         settings = ctx.settings.console
         self.auth = ConsoleAuth(settings.credentials_file, settings.session_idle_s)
         self.secure_cookie = settings.tls_cert_file is not None
+        self.calibration = ConsoleCalibration(ctx)
         self._render_lock = threading.Lock()
         self._rendered: dict[tuple[str, int, float], bytes] = {}
 
@@ -72,6 +75,19 @@ class Console:
                 return JSONResponse({"error": "login required"}, status_code=401)
             # Rendering and status snapshots run on a worker thread: the event loop keeps serving.
             return await run_in_threadpool(render, request)
+
+        return endpoint
+
+    def form_api(self, render: Callable[[Request, dict[str, str]], Response]) -> Endpoint:
+        """A POSTed form (calibration input): without a session, 401; the work runs on a worker thread."""
+
+        async def endpoint(request: Request) -> Response:
+            if not self.authorised(request):
+                return JSONResponse({"error": "login required"}, status_code=401)
+            if request.headers.get("origin", "").split("://", 1)[-1] != request.headers.get("host"):
+                return JSONResponse({"error": "from the console page only"}, status_code=403)
+            form = await _read_form(request, MAX_CALIBRATION_FORM_BYTES)
+            return await run_in_threadpool(render, request, form)
 
         return endpoint
 
@@ -112,6 +128,15 @@ class Console:
             Route("/api/status", self.api(lambda _r: JSONResponse(pages.console_status(self.ctx)))),
             Route("/lane/{lane_id}/live.jpg", self.api(self.live_image)),
             Route("/metrics", self.metrics, methods=["GET"]),
+            *[
+                Route(f"/lane/{{lane_id}}/calibrate/{kind}", self.form_api(handler), methods=["POST"])
+                for kind, handler in (
+                    ("blackbody", self.calibration.blackbody),
+                    ("registration", self.calibration.registration),
+                    ("offset", self.calibration.offset),
+                )
+            ],
+            Route("/calibrate/apply", self.form_api(self.calibration.apply), methods=["POST"]),
         ]
 
     async def metrics(self, _request: Request) -> Response:

@@ -19,7 +19,7 @@ h1, h2 { font-weight: normal; } table { border-collapse: collapse; margin-bottom
 td, th { border: 1px solid #444; padding: 2px 8px; text-align: left; font-size: 90%; }
 .lane { display: inline-block; vertical-align: top; margin: 0 1em 1em 0; }
 .lane img { width: 480px; image-rendering: pixelated; border: 1px solid #444; }
-.ok { color: #6c6; } .bad { color: #f66; } form { display: inline; }
+.ok { color: #6c6; } pre { white-space: pre-wrap; max-width: 640px; } details { margin-top: 0.5em; } .bad { color: #f66; } form { display: inline; }
 """
 
 
@@ -81,17 +81,64 @@ async function refreshStatus() {
   document.getElementById('decisions').innerHTML = s.recent_decisions.map(d => row([esc(d.time),
     esc(d.lane_id), esc(d.category), esc(d.core_c), esc(d.id_masked), esc(d.id_hmac)])).join('');
 }
+async function post(url, data) {
+  const r = await fetch(url, {method: 'POST', body: new URLSearchParams(data),
+    headers: {'Content-Type': 'application/x-www-form-urlencoded'}});
+  return [r.status, await r.json()];
+}
+function show(lane, [status, j]) {
+  const out = document.getElementById('cal-out-' + lane), apply = document.getElementById('cal-apply-' + lane);
+  apply.hidden = true;
+  if (status !== 200) {
+    out.textContent = (j.error || 'failed') + (j.errors ? '\\n' + j.errors.join('\\n') : '');
+    out.dataset.state = 'error'; return;
+  }
+  if (j.applied) {
+    out.textContent = 'applied ' + j.applied + ' (drop-ins: ' + j.dropins.join(', ') + '); reload ' + j.reload;
+    out.dataset.state = 'applied'; return;
+  }
+  out.textContent = j.result.join('\\n') + '\\n\\n' + j.dropin;
+  out.dataset.state = 'proposed'; apply.dataset.token = j.token; apply.hidden = false;
+}
+function calibrate(lane, kind) {
+  const base = '/lane/' + encodeURIComponent(lane) + '/calibrate/';
+  const out = document.getElementById('cal-out-' + lane);
+  out.textContent = kind === 'blackbody' ? 'collecting frames…' : 'computing…'; out.dataset.state = 'busy';
+  const data = kind === 'registration' ? {pairs: document.getElementById('cal-pairs-' + lane).value}
+    : kind === 'offset' ? {readings: document.getElementById('cal-readings-' + lane).value} : {};
+  post(base + kind, data).then(r => show(lane, r));
+}
+function applyProposal(lane) {
+  const token = document.getElementById('cal-apply-' + lane).dataset.token;
+  post('/calibrate/apply', {token}).then(r => show(lane, r));
+}
 setInterval(refreshImages, 500); setInterval(refreshStatus, 1000); refreshImages(); refreshStatus();
 """
 
 
+def _lane_view(lane: str, lane_js: str) -> str:
+    """Live image and calibration forms of one lane (`lane` HTML-escaped, `lane_js` a JSON string)."""
+    js = html.escape(lane_js)
+    return (
+        f'<div class="lane"><h2>{lane}</h2><img id="live-{lane}" alt="live thermal view of {lane}">'
+        f"<details><summary>Calibrate {lane}</summary>"
+        f'<p><button id="cal-blackbody-{lane}" onclick=\'calibrate({js}, "blackbody")\'>Find blackbody</button>'
+        " (the blackbody on and in view; 16 frames)</p>"
+        f"<p>Point pairs (visible_x,visible_y,thermal_x,thermal_y per line, ≥ 6):<br>"
+        f'<textarea id="cal-pairs-{lane}" rows="4" cols="40"></textarea><br>'
+        f'<button id="cal-registration-{lane}" onclick=\'calibrate({js}, "registration")\'>Fit registration</button></p>'
+        f"<p>Paired readings (appliance_c,clinical_c per line, ≥ 10):<br>"
+        f'<textarea id="cal-readings-{lane}" rows="4" cols="40"></textarea><br>'
+        f'<button id="cal-offset-{lane}" onclick=\'calibrate({js}, "offset")\'>Compute offset</button></p>'
+        f'<pre id="cal-out-{lane}"></pre>'
+        f"<button id=\"cal-apply-{lane}\" hidden onclick='applyProposal({js})'>Apply (writes the drop-in, reloads)</button>"
+        "</details></div>"
+    )
+
+
 def console_page(ctx: WebContext) -> str:
     lanes = [lane.lane_id for lane in ctx.service().lanes]
-    lane_views = "".join(
-        f'<div class="lane"><h2>{html.escape(lane)}</h2>'
-        f'<img id="live-{html.escape(lane)}" alt="live thermal view of {html.escape(lane)}"></div>'
-        for lane in lanes
-    )
+    lane_views = "".join(_lane_view(html.escape(lane), json.dumps(lane)) for lane in lanes)
     body = (
         '<h1>checkpoint-edge technician console <form method="post" action="/logout">'
         '<button id="logout">Log out</button></form></h1>'

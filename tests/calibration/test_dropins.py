@@ -3,10 +3,8 @@ to the running service by SIGHUP."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from edge.screening.scene import Blackbody, Scene, render
 from edge.simulation import script_scene
 from tests.fakes.checkpoint import SimulatedCheckpoint
 from tests.fakes.mosquitto import Mosquitto
+from tests.fakes.service_process import RunningService
 from tests.web.test_metrics import scrape, total
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,51 +60,6 @@ def test_an_invalid_dropin_is_an_error_with_its_key_path(tmp_path: Path, mosquit
         assert any("lanes[0].screening.core_offset_c" in e for e in caught.value.errors), caught.value.errors
     finally:
         rig.close()
-
-
-class RunningService:
-    """`checkpoint-edge run` as systemd would run it, its log read on a thread."""
-
-    def __init__(self, config_path: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "edge.cli", "run", "--config", str(config_path)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    def console_urls(self) -> list[str]:
-        return re.findall(r"web console: listening on (http://[0-9.:]+)", "".join(self.lines))
-
-    def wait_console(self, count: int, timeout_s: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            urls = self.console_urls()
-            if len(urls) >= count:
-                return urls[count - 1]
-            assert self.process.poll() is None, "".join(self.lines)
-            time.sleep(0.1)
-        raise AssertionError("console did not (re)start:\n" + "".join(self.lines[-30:]))
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._reader.join(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -103,7 +103,7 @@ def test_a_world_readable_key_fails(tmp_path: Path) -> None:
 
 
 def test_ports_held_by_the_running_service_pass(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    from tests.calibration.test_dropins import RunningService
+    from tests.fakes.service_process import RunningService
 
     rig = SimulatedCheckpoint(tmp_path, mosquitto.port, [script_scene(count=2)])
     text = rig.config_path.read_text()
