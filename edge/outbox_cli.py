@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from edge.config import EX_CONFIG, ConfigError, load_config
 from edge.contract import utc_iso
 from edge.outbox import KINDS, Outbox
+from edge.outbox.recovery import salvage_rows
 from edge.outbox.store import Store
 
-DEFAULT_DB = Path("/var/lib/checkpoint-edge/outbox.sqlite3")
+OUTBOX_FILE = "outbox.sqlite3"  # in the state directory (edge/service.py)
+DEFAULT_DB = Path("/var/lib/checkpoint-edge") / OUTBOX_FILE
 
 
 def outbox_status(path: Path) -> dict[str, Any]:
@@ -46,12 +50,22 @@ def outbox_status(path: Path) -> dict[str, Any]:
     }
 
 
-def export_rows(path: Path, out: TextIO, kind: str | None = None) -> int:
-    """Write pending rows as JSON lines, oldest first; returns how many."""
+def export_rows(path: Path, out: TextIO, kind: str | None = None, salvage: bool = False) -> int:
+    """Write pending rows as JSON lines, oldest first; returns how many. `salvage`: a damaged file moved aside
+    by the service (`outbox.sqlite3.damaged-…`), read row by row, skipping what does not read back."""
     store = Store.open_read_only(path)
     count = 0
     try:
-        for row in store.rows(kind):
+        rows = salvage_rows(path) if salvage else store.rows(kind)
+        for row in rows:
+            if kind is not None and row.kind != kind:
+                continue
+            try:
+                payload = json.loads(row.payload)
+            except ValueError:
+                if not salvage:
+                    raise
+                continue  # a damaged payload: nothing to export
             record = {
                 "row_id": row.row_id,
                 "kind": row.kind,
@@ -59,7 +73,7 @@ def export_rows(path: Path, out: TextIO, kind: str | None = None) -> int:
                 "device_id": row.device_id,
                 "seq": row.seq,
                 "created_utc": utc_iso(row.created_unix_s),
-                "payload": json.loads(row.payload),
+                "payload": payload,
             }
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
@@ -94,8 +108,32 @@ def purge_oldest(path: Path, count: int, kind: str | None = None) -> dict[str, i
         box.close()
 
 
+def private_output(path: Path) -> TextIO:
+    """Open for writing with mode 0600 whatever the umask: exported alerts carry pseudonyms and identities."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_CREAT
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
+def database_path(args: argparse.Namespace) -> Path:
+    """--db FILE, else the state directory (--state-dir, or --config's storage.state_dir), else the default."""
+    if getattr(args, "db", None) is not None:
+        return Path(args.db)
+    if getattr(args, "state_dir", None) is not None:
+        return Path(args.state_dir) / OUTBOX_FILE
+    if getattr(args, "config", None) is not None:
+        return load_config(Path(args.config)).storage.state_dir / OUTBOX_FILE
+    return DEFAULT_DB
+
+
 def _handle(args: argparse.Namespace) -> int:
-    path: Path = args.db
+    try:
+        path = database_path(args)
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EX_CONFIG
+    if getattr(args, "salvage", None) is not None:
+        path = Path(args.salvage)
     try:
         if args.outbox_command == "status":
             report = outbox_status(path)
@@ -118,11 +156,12 @@ def _handle(args: argparse.Namespace) -> int:
                     )
             return 0
         if args.outbox_command == "export":
+            salvage = args.salvage is not None
             if args.output is not None:
-                with open(args.output, "w", encoding="utf-8") as out:
-                    count = export_rows(path, out, args.kind)
+                with private_output(args.output) as out:
+                    count = export_rows(path, out, args.kind, salvage)
             else:
-                count = export_rows(path, sys.stdout, args.kind)
+                count = export_rows(path, sys.stdout, args.kind, salvage)
             print(f"exported {count} row(s)", file=sys.stderr)
             return 0
         if args.outbox_command == "purge":
@@ -147,21 +186,40 @@ def _positive(text: str) -> int:
     return value
 
 
+def _location(parser: argparse.ArgumentParser, default: object) -> None:
+    """Where the database is: accepted before or after the sub-command (`outbox status --config F`)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--db", type=Path, default=default, help=f"outbox database file (default {DEFAULT_DB})"
+    )
+    where.add_argument("--config", type=Path, default=default, help="the appliance's configuration file")
+    where.add_argument("--state-dir", type=Path, default=default, help="the service's state directory")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("outbox", help="inspect, export or purge the durable outbox")
-    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"outbox database (default {DEFAULT_DB})")
+    _location(parser, None)
     commands = parser.add_subparsers(dest="outbox_command", required=True)
     status = commands.add_parser(
         "status", help="pending rows by kind, oldest age, drops, last sequence numbers"
     )
+    _location(status, argparse.SUPPRESS)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     export = commands.add_parser("export", help="pending rows as JSON lines, oldest first")
     export.add_argument("--kind", choices=KINDS)
-    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    export.add_argument("--output", type=Path, help="file to write, mode 0600 (default: standard output)")
+    export.add_argument(
+        "--salvage",
+        type=Path,
+        metavar="FILE",
+        help="read a damaged outbox the service moved aside (outbox.sqlite3.damaged-…), row by row",
+    )
+    _location(export, argparse.SUPPRESS)
     purge = commands.add_parser("purge", help="delete the oldest pending rows (they will never be delivered)")
     purge.add_argument("--count", type=_positive, required=True, help="how many rows to delete, oldest first")
     purge.add_argument("--kind", choices=KINDS, help="only rows of this kind")
     purge.add_argument("--yes", action="store_true", help="confirm: purged rows are lost for good")
+    _location(purge, argparse.SUPPRESS)
     parser.set_defaults(func=_handle)
 
 

@@ -49,7 +49,10 @@ class Service:
         self.config = config
         self.config_path = config_path  # the console writes calibration drop-ins beside it, then reloads
         self.stop_event = threading.Event()
-        config.storage.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            config.storage.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # the outbox then runs in RAM and retries the disk: screening goes on
+            log.error("state directory %s unusable: %s", config.storage.state_dir, exc)
         self.site_key = SiteKey(config.privacy)
         self.pseudonymiser = self.site_key.pseudonymiser
         self.outbox = Outbox(
@@ -169,6 +172,7 @@ class Service:
             "privacy": self.site_key.status(),
             "counters": {
                 "supervisor_errors": self.supervisor_errors,
+                "outbox_damaged_files": len(self.outbox.damaged_files),
                 "lanes": {lane.lane_id: lane.error_counters() for lane in self.lanes},
             },
         }

@@ -32,9 +32,10 @@ from typing import Any
 
 from edge.contract.kinds import KINDS
 from edge.outbox.ledger import Ledger
+from edge.outbox.recovery import move_rows_to_disk, open_checked
 from edge.outbox.rows import DEFAULT_MAX_BYTES, DROP_PRIORITY, OutboxRow
 from edge.outbox.store import Store
-from edge.outbox.writer import AppendJob, DropJob, Job, RetryJob, SeqJob, Writer
+from edge.outbox.writer import AppendJob, CallJob, DropJob, Job, RetryJob, SeqJob, Writer
 
 log = logging.getLogger("edge.outbox")
 
@@ -61,11 +62,14 @@ class Outbox:
         self._read_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         boot_error: BaseException | None = None
+        self.damaged_files: list[Path] = []  # damaged databases moved aside (recovery.py), for status
         try:
-            write_store, self._reader = Store.open(self.path), Store.open(self.path)
+            # A damaged file is moved aside and replaced here, carrying the sequence numbers on (recovery.py).
+            write_store, self._reader, moved = open_checked(self.path)
+            self.damaged_files = [moved] if moved else []
         except Exception as error:  # sqlite3.Error or OSError
-            # A read-only or broken disk at boot must not stop screening: run on a RAM database,
-            # reported in health() as not durable, until a restart finds the disk usable again.
+            # A read-only, locked or broken disk at boot must not stop screening: run on a RAM database,
+            # reported in health() as not durable; retry_disk() moves back to the disk once it opens.
             boot_error = error
             log.error("outbox: cannot use %s (%s); messages are kept in memory only", self.path, error)
             name = f"outbox-{uuid.uuid4().hex}"
@@ -149,8 +153,50 @@ class Outbox:
         log.info("outbox: dropped %d %s message(s): %s", len(ids), kind, reason)
 
     def retry_disk(self) -> bool:
-        """Try again to persist spilled rows and pending deletions (the uplink calls this periodically)."""
+        """Try again to persist spilled rows and pending deletions (the uplink calls this periodically);
+        on the RAM database of a boot without a usable disk, try to open the disk and move there."""
+        if not self._ledger.durable:
+            self._writer.run_and_wait(CallJob(call=self._return_to_disk))
         return self._writer.run_and_wait(RetryJob()).ok
+
+    def _return_to_disk(self) -> None:
+        """On the writer thread: open the disk; if it works, move the RAM rows there and swap both connections."""
+        try:
+            disk, reader, moved = open_checked(self.path)
+        except Exception as error:  # still unusable: stay in RAM, say so once per state change
+            self._ledger.disk_failed(error)
+            return
+        ledger, memory = self._ledger, self._write_store
+        if moved:
+            self.damaged_files.append(moved)
+        with ledger.lock:
+            next_row_id, seqs, counters = ledger.next_row_id, dict(ledger.seq), dict(ledger.counters)
+        try:
+            renumbered, seqs, counters = move_rows_to_disk(disk, memory, next_row_id, seqs, counters)
+        except Exception as error:  # sqlite3.Error
+            disk.close()
+            reader.close()
+            ledger.disk_failed(error)
+            return
+        with ledger.lock:
+            ledger.next_row_id = next_row_id + len(renumbered)
+            ledger.seq.update(seqs)
+            ledger.counters.update(counters)
+            for row in renumbered:
+                ledger.counts[row.kind] += 1
+                ledger.sizes[row.kind] += row.size_bytes
+            ledger.durable = True
+        self._writer.store = self._write_store = disk
+        with self._read_lock:
+            old_reader, self._reader = self._reader, reader
+        old_reader.close()
+        memory.close()
+        ledger.disk_ok()
+        log.warning(
+            "outbox: back on disk at %s; messages held in memory are durable again (%d found on disk kept)",
+            self.path,
+            len(renumbered),
+        )
 
     @property
     def commit_hook(self) -> Callable[[], None] | None:

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS counters (
 );
 """
 
+BUSY_TIMEOUT_S = 30.0  # how long a connection waits for another's lock before "database is locked"
 _ROW_COLUMNS = "row_id, kind, message_id, device_id, seq, created_unix_s, payload, size_bytes"
 _CHUNK = 500  # ids per IN (...) list, below SQLite's variable limit
 
@@ -79,7 +80,9 @@ class Store:
 
     @classmethod
     def _connect(cls, target: str, uri: bool, wal: bool) -> Store:
-        db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=30.0, uri=uri)
+        db = sqlite3.connect(
+            target, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S, uri=uri
+        )
         try:
             if wal:
                 db.execute("PRAGMA journal_mode=WAL")

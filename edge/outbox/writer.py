@@ -69,6 +69,13 @@ class RetryJob(Job):
     """Write what the disk refused before (spill, deletions); `ok` = nothing is left waiting."""
 
 
+@dataclass(eq=False)
+class CallJob(Job):
+    """Run `call` on the writer thread before the batch it arrives with (e.g. swapping the database)."""
+
+    call: Callable[[], None] | None = None
+
+
 @dataclass
 class _Batch:
     appends: list[AppendJob]
@@ -145,6 +152,9 @@ class Writer:
                     job.done.set()
 
     def _process(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            if isinstance(job, CallJob) and job.call is not None:
+                job.call()
         batch = self._prepare(jobs)
         retries = [j for j in jobs if isinstance(j, RetryJob)]
         if batch.needs_fsync() or self._deletions_due(batch, jobs):
