@@ -22,6 +22,7 @@ from pathlib import Path
 from edge.calibration.dropins import PID_FILE
 from edge.clock import clock_synchronised
 from edge.config import EX_CONFIG, AppConfig, ConfigError, load_config
+from edge.privacy import site_key_problem
 
 CHECKS = ("secrets", "ports", "models", "broker", "clock", "disk")
 DISK_MARGIN_MB = 64
@@ -206,7 +207,13 @@ def run_checks(config: AppConfig, skip: set[str]) -> Iterator[Check | str]:
         site_key = check_site_key(config)
         if site_key is not None:
             yield site_key
-        yield from (check_secret(key, path) for key, path in _secret_files(config))
+        for key, path in _secret_files(config):
+            result = check_secret(key, path)
+            if result.ok and key == "privacy.hmac_key_file":
+                # The service's own test of the site key (length, readability): what `run` would refuse.
+                problem = site_key_problem(config.privacy)
+                result = Check(result.name, False, problem) if problem else result
+            yield result
     if "ports" in skip:
         yield "ports"
     else:

@@ -59,6 +59,14 @@ class ServiceCollector(Collector):
         decisions = _counter("decisions", "Decisions per lane by outcome.", ["lane", "outcome"])
         lockout = _gauge("screening_locked_out", "1 while the lane's screening is locked out.", ["lane"])
         alarm = _gauge("alarm_state", "The lane's alarm device: 1 for its current state.", ["lane", "state"])
+        alarm_on = _gauge(
+            "alarm_output_on", "1 while any of the lane's alarm outputs (lamp, buzzer) is on.", ["lane"]
+        )
+        alarm_ack = _gauge(
+            "alarm_awaiting_ack",
+            "1 while a referral alarm waits for the operator's acknowledgement.",
+            ["lane"],
+        )
         for lane in service.lanes:
             counters = dict(lane.counters)
             frames.add_metric([lane.lane_id], counters.get("frames", 0))
@@ -70,10 +78,13 @@ class ServiceCollector(Collector):
             for outcome, count in sorted(outcomes.items()):
                 decisions.add_metric([lane.lane_id, outcome], count)
             lockout.add_metric([lane.lane_id], 0.0 if lane.screener.status == "ok" else 1.0)
-            alarm_state = _alarm_state(lane)
-            if alarm_state is not None:
-                alarm.add_metric([lane.lane_id, alarm_state], 1.0)
-        yield from (frames, drops, passengers, decisions, lockout, alarm)
+            alarm_status = _alarm_status(lane)
+            if alarm_status is not None:
+                alarm.add_metric([lane.lane_id, str(alarm_status.get("state"))], 1.0)
+                outputs = dict(alarm_status.get("outputs") or {})
+                alarm_on.add_metric([lane.lane_id], 1.0 if any(outputs.values()) else 0.0)
+                alarm_ack.add_metric([lane.lane_id], 1.0 if alarm_status.get("awaiting_ack") else 0.0)
+        yield from (frames, drops, passengers, decisions, lockout, alarm, alarm_on, alarm_ack)
 
     def _devices(self, service: Any) -> Iterator[Metric]:
         state = _gauge(
@@ -112,12 +123,10 @@ class ServiceCollector(Collector):
         yield from (depth, oldest, connected, alerts)
 
 
-def _alarm_state(lane: Any) -> str | None:
-    """The lane's alarm output state, when the lane has one (optional device)."""
-    alarm = getattr(lane, "alarm", None)
-    if alarm is None or not hasattr(alarm, "status"):
-        return None
-    return str(alarm.status().get("state"))
+def _alarm_status(lane: Any) -> dict[str, Any] | None:
+    """The lane's alarm output device status, when the lane has one (it is optional)."""
+    alarm = lane.alarm
+    return None if alarm is None else dict(alarm.status())
 
 
 def metrics_text(ctx: WebContext) -> bytes:

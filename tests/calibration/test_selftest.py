@@ -133,3 +133,16 @@ def test_selftest_fails_without_a_site_key_setting(tmp_path: Path, mosquitto: Mo
     assert (
         "FAIL  site key: privacy.hmac_key_file is not set: alerts would withhold identities" in result.stdout
     )
+
+
+def test_a_short_site_key_fails_with_the_services_own_reason(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    rig = SimulatedCheckpoint(tmp_path, mosquitto.port, [script_scene(count=2)])
+    try:
+        rig.key_file.write_bytes(b"short")
+        rig.key_file.chmod(0o600)
+        result = _selftest(rig.config_path, "--skip", "clock")
+    finally:
+        rig.close()
+    assert result.returncode == 1
+    line = next(x for x in result.stdout.splitlines() if "secret privacy.hmac_key_file" in x)
+    assert line.startswith("FAIL") and "16" in line, line

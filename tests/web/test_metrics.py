@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge.clock import clock_synchronised
+from edge.service import Service
+from edge.simulation import script_scene
+from tests.fakes.checkpoint import SimulatedCheckpoint
+from tests.fakes.mosquitto import Mosquitto
 from tests.web.conftest import WebRig
 
 
@@ -70,3 +75,43 @@ def test_metrics_follow_the_running_lanes(web_rig: WebRig) -> None:
     assert (
         total(samples, "checkpoint_edge_device_state", device="lane-1.thermal") == 1.0
     )  # one state at a time
+
+
+@pytest.mark.slow
+def test_alarm_metrics_follow_the_relay(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    from drivers.sim.lcus_relay_sim import LcusRelaySimulator
+    from tests.runtime.test_lane_alarm import ALARM_TABLE
+
+    relay = LcusRelaySimulator(tmp_path / "lane-1-relay").start()
+    rig = SimulatedCheckpoint(tmp_path, mosquitto.port, [script_scene(count=3, febrile=(1,), key_region=())])
+    text = rig.config_path.read_text()
+    rig.config_path.write_text(
+        text.replace("[screening]", ALARM_TABLE.format(port=relay.port) + "\n[screening]")
+    )
+    service = Service(rig.config)
+    service.start()
+    try:
+        url = service.web.url("console")
+        assert url is not None
+
+        def wait_for(name: str, value: float, timeout_s: float = 40.0) -> None:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                samples = scrape(url)
+                if samples.get(name) and total(samples, name, lane="lane-1") == value:
+                    return
+                time.sleep(0.2)
+            raise AssertionError(f"{name} never became {value}: {samples.get(name)}")
+
+        wait_for("checkpoint_edge_alarm_state", 1.0)
+        assert total(scrape(url), "checkpoint_edge_alarm_state", lane="lane-1", state="connected") == 1.0
+        wait_for("checkpoint_edge_alarm_output_on", 0.0)
+        wait_for("checkpoint_edge_alarm_awaiting_ack", 1.0)  # the febrile passenger's referral
+        assert total(scrape(url), "checkpoint_edge_alarm_output_on", lane="lane-1") == 1.0
+        snap = service.board.snapshot("lane-1", "zh_CN")
+        assert service.board.acknowledge("lane-1", snap["pending"]["seq"] if snap["pending"] else snap["seq"])
+        wait_for("checkpoint_edge_alarm_awaiting_ack", 0.0, timeout_s=10.0)
+    finally:
+        service.stop()
+        rig.close()
+        relay.stop()
