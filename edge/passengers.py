@@ -13,7 +13,8 @@ Clock: `advance(now, in_view_since)` is told how far the lane has seen (every fr
 
 from __future__ import annotations
 
-from collections import Counter
+import statistics
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,24 @@ from edge.records import PassengerMeasurement
 # members ambiguous): someone standing in view for minutes must not hold the lane's identities back.
 MAX_HOLD_S = 10.0
 HOLD, SETTLED, FORCED = "hold", "settled", "forced"
+# A face this many times longer than the median of joined faces may be two people (after this many joined).
+LONG_FACE = 1.5
+TYPICAL_AFTER = 8
+
+
+def unshare(r: Resolution, shared: set[tuple[int, int]]) -> Resolution:
+    """A face that may be two people, and the card that may be the second one's, are given to nobody."""
+    cards = {c for c, _ in shared}
+    faces = {f for _, f in shared}
+    for c, f in [(c, f) for c, f in r.pairs if f in faces]:
+        r.pairs.remove((c, f))
+        r.ambiguous_cards.append(c)
+        r.ambiguous_faces.append(f)
+    r.ambiguous_faces += [f for f in r.lone_faces if f in faces]
+    r.lone_faces = [f for f in r.lone_faces if f not in faces]
+    r.ambiguous_cards += [c for c in r.lone_cards if c in cards]
+    r.lone_cards = [c for c in r.lone_cards if c not in cards]
+    return r
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,7 @@ class PassengerJoiner:
         self.learner = learner
         self._faces: list[PassengerMeasurement] = []
         self._cards: list[IdScan] = []
+        self._durations: deque[float] = deque(maxlen=64)  # of joined faces in view, s: what is usual here
         self._ghost_faces: list[PassengerMeasurement] = []
         self._ghost_cards: list[IdScan] = []
         self._last_read: dict[tuple[str, str], float] = {}
@@ -133,17 +153,24 @@ class PassengerJoiner:
             for f, face in enumerate(faces)
             if self.flow.allows(offset_s(card.t_mono, face.t_first_mono, face.t_last_mono))
         }
+        shared = self._maybe_shared(cards, faces, edges)
         out: list[Passenger] = []
         done: set[int] = set()  # card indices, and faces as len(cards) + index
         ghosts: set[int] = set()
-        for g_cards, g_faces in groups(len(cards), len(faces), sorted(edges)):
+        for g_cards, g_faces in groups(len(cards), len(faces), sorted(edges | shared)):
             how = state([cards[c] for c in g_cards], [faces[f] for f in g_faces])
             if how == HOLD:
                 continue
             haunted = any(c >= n_live_cards for c in g_cards) or any(f >= n_live_faces for f in g_faces)
             if how == FORCED:
                 ghosts.update(g_cards + [len(cards) + f for f in g_faces])
-            out += self._resolve(cards, faces, (g_cards, g_faces), edges, guess_free=haunted or how == FORCED)
+            r = resolve(g_cards, g_faces, edges)
+            if haunted or how == FORCED:  # a pair might still have been contested: nobody is paired
+                r.ambiguous_cards += [c for c, _ in r.pairs]
+                r.ambiguous_faces += [f for _, f in r.pairs]
+                r.pairs = []
+                self.counts["decided_before_horizon"] += 1
+            out += self._resolve(cards, faces, (g_cards, g_faces), unshare(r, shared))
             done.update(g_cards + [len(cards) + f for f in g_faces])
         self._cards = [c for i, c in enumerate(cards) if i < n_live_cards and i not in done]
         self._faces = [f for i, f in enumerate(faces) if i < n_live_faces and len(cards) + i not in done]
@@ -157,22 +184,30 @@ class PassengerJoiner:
         ]
         return sorted(out, key=lambda p: p.t_mono)
 
+    def _maybe_shared(
+        self, cards: list[IdScan], faces: list[PassengerMeasurement], edges: set[tuple[int, int]]
+    ) -> set[tuple[int, int]]:
+        """(card, face) where the card fits no face but was read while this face, longer than usual, was in
+        view: two people seen as one face (a tailgater), one of whose cards the flow cannot give to it."""
+        paired = {c for c, _ in edges}
+        typical = statistics.median(self._durations) if len(self._durations) >= TYPICAL_AFTER else None
+        return {
+            (c, f)
+            for c, card in enumerate(cards)
+            if c not in paired
+            for f, face in enumerate(faces)
+            if face.t_first_mono <= card.t_mono <= face.t_last_mono
+            and (typical is None or face.t_last_mono - face.t_first_mono > LONG_FACE * typical)
+        }
+
     def _resolve(
         self,
         cards: list[IdScan],
         faces: list[PassengerMeasurement],
         group: tuple[list[int], list[int]],
-        edges: set[tuple[int, int]],
-        guess_free: bool,
+        r: Resolution,
     ) -> list[Passenger]:
-        """One group's passengers. guess_free: decided before its horizon, or next to such a group: a pair
-        might still have been contested, so nobody is paired."""
-        r = resolve(*group, edges)
-        if guess_free:
-            r.ambiguous_cards += [c for c, _ in r.pairs]
-            r.ambiguous_faces += [f for _, f in r.pairs]
-            r.pairs = []
-            self.counts["decided_before_horizon"] += 1
+        """One group's passengers, as resolved (`r`)."""
         live_c, live_f = len(self._cards), len(self._faces)
         # Ghosts were published when their group was decided.
         r.pairs = [(c, f) for c, f in r.pairs if c < live_c and f < live_f]
@@ -182,6 +217,7 @@ class PassengerJoiner:
         r.lone_faces = [f for f in r.lone_faces if f < live_f]
         if not self.flow.learnt:
             return self._while_learning(cards, faces, group, r)
+        self._durations.extend(faces[f].t_last_mono - faces[f].t_first_mono for _, f in r.pairs)
         out = [Passenger(self.lane_id, faces[f], cards[c]) for c, f in r.pairs]
         out += [Passenger(self.lane_id, None, cards[c]) for c in r.lone_cards]
         out += [Passenger(self.lane_id, faces[f], None) for f in r.lone_faces]

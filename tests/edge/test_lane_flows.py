@@ -232,3 +232,37 @@ def test_pairing_prefers_the_answer_with_most_regular_passengers_only_when_it_is
     # Two cards, two faces, every pair possible: two largest answers, all ambiguous.
     r = resolve([0, 1], [0, 1], {(0, 0), (0, 1), (1, 0), (1, 1)})
     assert r.pairs == [] and sorted(r.ambiguous_faces) == [0, 1] and sorted(r.ambiguous_cards) == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("flow", "offsets"), [("card_then_face", (-1.5, -0.2)), ("face_then_card", (0.2, 1.0))]
+)
+def test_two_people_seen_as_one_face_are_never_named_by_one_card(
+    flow: str, offsets: tuple[float, float]
+) -> None:
+    """A tailgater merges with the passenger ahead into one long face; in an ordered flow one of the two cards
+    is read while that face is in view, where the flow lets it pair with nothing."""
+    from edge.flows import LaneFlow
+
+    tl = regular(flow, count=14)  # 10 ordinary passengers first: the lane knows how long a face usually lasts
+    tl.faces = [f for f in tl.faces if f[0] not in (10, 11)] + [(10, 30.0, 31.6)]  # 10 and 11 as one face
+    tl.cards = [c for c in tl.cards if c[0] not in (10, 11)]
+    if flow == "card_then_face":
+        tl.cards += [(10, 29.4), (11, 30.2)]  # 11's card while 10 is in view, 0.6 s before 11 shows
+    else:
+        tl.cards += [(10, 31.4), (11, 32.2)]  # 10's card 0.6 s after 10 left, while 11 is in view
+    j = PassengerJoiner("lane-1", LaneFlow(flow, *offsets), GAP_S)
+    out = replay(tl, j)
+    assert wrong_person(out) == []
+    (merged,) = faces_of(out, 10)
+    assert merged.scan is None and merged.ambiguous
+    for owner in (0, 9, 12, 13):
+        assert_joined(out, owner)
+    # A card read during an ordinary face, that fits no face (its owner walked round the camera), is alone.
+    tl = regular(flow, count=14)
+    tl.faces = [f for f in tl.faces if f[0] != 11]
+    tl.cards = [c if c[0] != 11 else (11, 30.4) for c in tl.cards]  # read while 10 is in view
+    out = replay(tl, PassengerJoiner("lane-1", LaneFlow(flow, *offsets), GAP_S))
+    assert_joined(out, 10)
+    (lone,) = [p for p in out if p.measurement is None]
+    assert owner_of_card(lone) == 11 and not lone.ambiguous
