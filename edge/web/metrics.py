@@ -38,6 +38,7 @@ class ServiceCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         service = self.ctx.service()
         yield from self._lanes(service)
+        yield from self._joins(service)
         yield from self._devices(service)
         yield from self._delivery(service)
         synced = clock_synchronised()
@@ -85,6 +86,25 @@ class ServiceCollector(Collector):
                 alarm_on.add_metric([lane.lane_id], 1.0 if any(outputs.values()) else 0.0)
                 alarm_ack.add_metric([lane.lane_id], 1.0 if alarm_status.get("awaiting_ack") else 0.0)
         yield from (frames, drops, passengers, decisions, lockout, alarm, alarm_on, alarm_ack)
+
+    def _joins(self, service: Any) -> Iterator[Metric]:
+        joins = _counter(
+            "card_face_joins",
+            "How ID cards met faces per lane: joined, ambiguous (a face sent to the operator without an ID), "
+            "cards_without_face, faces_without_card, ambiguous_cards, card_repeats.",
+            ["lane", "outcome"],
+        )
+        flow = _gauge(
+            "lane_flow",
+            "1 for the flow the lane pairs cards by; learning=1 while auto has not learnt.",
+            ["lane", "flow", "learning"],
+        )
+        for lane in service.lanes:
+            for outcome, count in lane.join_counts().items():
+                joins.add_metric([lane.lane_id, outcome], count)
+            current = lane.joiner.flow
+            flow.add_metric([lane.lane_id, current.name, "0" if current.learnt else "1"], 1.0)
+        yield from (joins, flow)
 
     def _devices(self, service: Any) -> Iterator[Metric]:
         state = _gauge(

@@ -71,6 +71,13 @@ def test_metrics_follow_the_running_lanes(web_rig: WebRig) -> None:
         samples, "checkpoint_edge_passengers_total", lane="lane-1"
     )
     assert total(samples, "checkpoint_edge_uplink_connected") == 1.0
+    # Six regular passengers: every card joined its face.
+    assert total(samples, "checkpoint_edge_card_face_joins_total", lane="lane-1", outcome="joined") == 6
+    assert total(samples, "checkpoint_edge_card_face_joins_total", lane="lane-1", outcome="ambiguous") == 0
+    assert (
+        total(samples, "checkpoint_edge_lane_flow", lane="lane-1", flow="card_while_in_view", learning="0")
+        == 1
+    )
     assert total(samples, "checkpoint_edge_device_state", device="lane-1.thermal", state="connected") == 1.0
     assert (
         total(samples, "checkpoint_edge_device_state", device="lane-1.thermal") == 1.0
