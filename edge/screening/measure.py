@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.screening.faces import Face
+from edge.screening.face_types import Face
 
 
 @dataclass(frozen=True)

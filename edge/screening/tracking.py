@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from edge.screening.faces import Face
+from edge.screening.face_types import Face
 
 T = TypeVar("T")
 
