@@ -75,6 +75,25 @@ def _region(temps_c: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> 
     return temps_c[ya:yb, xa:xb]
 
 
+def _inner_face(temps_c: np.ndarray, face: Face) -> np.ndarray:
+    """Canthi-and-forehead region: from a hand's width above the eyes to just below them, between the outer
+    thirds of the eyes; from face proportions (central 70 % of the width, top 60 % of the height) for faces
+    too small for landmarks."""
+    x0, y0, x1, y1 = face.box
+    if face.landmarks is not None:
+        eye_r, eye_l = face.landmarks[0], face.landmarks[1]
+        ipd = float(np.hypot(*(eye_l - eye_r)))
+        left, right = min(eye_r[0], eye_l[0]) - 0.35 * ipd, max(eye_r[0], eye_l[0]) + 0.35 * ipd
+        eye_y = float(eye_r[1] + eye_l[1]) / 2.0
+        # Landmarks are pixel centres; _region takes pixel edges.
+        return _region(temps_c, left + 0.5, eye_y - 1.0 * ipd + 0.5, right + 1.5, eye_y + 0.45 * ipd + 1.5)
+    w = x1 - x0
+    if w < 4:
+        return _region(temps_c, x0, y0, x1, y1)  # too few pixels to leave any out
+    height = min(y1 - y0, 1.27 * w)
+    return _region(temps_c, x0 + 0.15 * w, y0, x1 - 0.15 * w, y0 + 0.6 * height)
+
+
 def measure_face(
     temps_c: np.ndarray,
     face: Face,
@@ -88,7 +107,10 @@ def measure_face(
     box = _region(temps_c, x0, y0, x1, y1)
     if box.size == 0:
         raise ValueError("face box lies outside the frame")
-    face_max_c = float(box.max())
+    # The face maximum comes from the inner face only (canthi and forehead): a hot drink at the chin, a
+    # phone at the ear or a hand on the cheek must not become the passenger's temperature.
+    inner = _inner_face(temps_c, face)
+    face_max_c = float(inner.max()) if inner.size else float(box.max())
     # A face is ~1.27× taller than wide; a tall thin blob on a coarse sensor has an under-resolved width.
     width_px = float(max(x1 - x0, (y1 - y0) / 1.27))
     distance_m = distance_from_width_m(width_px, temps_c.shape[1], horizontal_fov_deg, face_width_m)

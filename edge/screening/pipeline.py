@@ -13,6 +13,7 @@ which faces may be judged; re-checks are bound to the passenger (recheck.py). `a
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -51,6 +52,7 @@ from edge.screening.outcome import (
 from edge.screening.recheck import RecheckBook
 from edge.screening.sensor_guard import FAULT_FFC, SensorGuard
 from edge.screening.settings import ScreeningSettings
+from edge.screening.skin import SkinRules
 from edge.screening.tracking import Tracker
 
 
@@ -89,7 +91,19 @@ class LaneScreener:
             path = Path(s.estimator_path) if s.estimator_path else None
             self._estimator = CoreEstimator(s.estimator_camera, path)
         exclude = s.reference.roi if s.reference.enabled else None
-        self._skin = SkinFinder(skin_min_c=s.face_min_c, min_pixels=s.face_min_pixels, exclude=exclude)
+        self._skin = SkinFinder(
+            skin_min_c=s.face_min_c,
+            min_pixels=s.face_min_pixels,
+            exclude=exclude,
+            rules=SkinRules(
+                skin_min_c=s.face_min_c,
+                skin_max_c=s.face_max_c,
+                min_pixels=s.face_min_pixels,
+                max_face_of_frame=s.face_width_m
+                / (2.0 * s.min_distance_m * math.tan(math.radians(s.horizontal_fov_deg) / 2.0)),
+            ),
+            static_s=s.background_static_s,
+        )
         self._detector = detector
         self._thermal_finder: FaceFinder = self._skin
         self._visible_finder: FaceFinder | None = None
@@ -182,6 +196,7 @@ class LaneScreener:
             return self.flush(now)
 
         temps = check.temps_c
+        self._skin.learn(temps, now)
         finder = self._finder_for(visible)
         faces = [f for f in finder.find(temps, visible) if _in_zone(f, s.measurement_zone, temps.shape)]
         tracks = self._tracker.assign(faces, now)

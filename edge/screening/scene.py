@@ -4,8 +4,11 @@ A pinhole camera looks at people standing in a plane; each pixel integrates the 
 (supersampled), so small sensors mix face and background exactly as real low-resolution sensors do.
 The face is drawn with anthropometric proportions: skin from hairline to chin ~1.27 × face width, eyes at
 0.38 of that height, inner canthi as the hottest skin, forehead a little cooler, nose and cheeks cooler
-still, hair and clothing near ambient. Options: glasses (LWIR-opaque lenses hide the canthi), a mask,
-a second person, a blackbody patch, a sensor offset (uncorrected drift) and noise.
+still, hair and clothing near ambient. Options: glasses (LWIR-opaque lenses hide the canthi), a mask
+(cool, or breath-warmed), a beard, a hat or hood, a child's head, more people, warm and hot things (cups,
+phones, hands, lamps, heaters, sunlit walls), a blackbody patch, a sensor offset (uncorrected drift), noise,
+the MLX90640's chess-pattern read-out and fixed-pattern noise. The hard cases built from these are in
+scene_cases.py.
 
 Temperatures are °C as the sensor would report them *before* blackbody correction: the scene adds
 `sensor_offset_c` to everything, including the blackbody, which is what a drifting camera does.
@@ -39,6 +42,24 @@ class Person:
     glasses: bool = False
     mask: bool = False
     yaw: float = 0.0  # −1…1: fraction of half a face the features shift sideways (head turned)
+    scale: float = 1.0  # head size (a child's face is ~0.8 of an adult's)
+    mask_c: float | None = None  # a breath-warmed mask's temperature (default: ambient + 2)
+    hat: bool = False  # covers the forehead down to a third of the skin height
+    hood: bool = False  # covers the hair and the sides of the face
+    beard: bool = False  # insulates the lower face: it reads between skin and ambient
+
+
+@dataclass(frozen=True)
+class Thing:
+    """A warm or hot object: a cup, a phone, a hand, a lamp, a heater, a sunlit wall (a far, wide thing)."""
+
+    x_m: float
+    y_m: float
+    distance_m: float
+    width_m: float
+    height_m: float
+    temp_c: float
+    round: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +79,9 @@ class Scene:
     sensor_offset_c: float = 0.0
     noise_c: float = 0.05  # NETD-like per-pixel noise (1 σ)
     supersample: int = 4
+    things: tuple[Thing, ...] = ()
+    chess_c: float = 0.0  # MLX90640 chess-pattern read-out: ± this on alternate pixels, sign per frame
+    fixed_pattern_c: float = 0.0  # per-pixel fixed offset (1 σ) from an uncalibrated array
 
 
 @dataclass(frozen=True)
@@ -91,19 +115,23 @@ def _ramp(d: np.ndarray, inner: float, outer: float) -> np.ndarray:
 
 def _paint_person(t: np.ndarray, xs: np.ndarray, ys: np.ndarray, p: Person, ambient_c: float) -> None:
     """Paint one person into the sub-pixel grid `t`; xs/ys are sub-pixel centres in metres at p's distance."""
-    w, h = FACE_WIDTH_M, SKIN_HEIGHT_M
+    w, h = FACE_WIDTH_M * p.scale, SKIN_HEIGHT_M * p.scale
     cx, top = p.x_m, p.y_m - h / 2.0
+    # Hair and clothing sit between skin and room: in a warm room they never read warmer than that.
+    lift = max(p.face_c - ambient_c, 0.0)
+    hair_c = ambient_c + min(p.hair_above_ambient_c, 0.5 * lift)
+    clothing_c = ambient_c + min(p.clothing_above_ambient_c, 0.4 * lift)
     u = (xs - cx) / (w / 2.0)  # −1…1 across the face
     v = (ys - top) / h  # 0 at hairline, 1 at chin
     # Shoulders and neck first, so the head is drawn over them.
-    body = (np.abs(xs - cx) < 0.23) & (ys > top + 1.15 * h)
-    t[body] = ambient_c + p.clothing_above_ambient_c
+    body = (np.abs(xs - cx) < 0.23 * p.scale) & (ys > top + 1.15 * h)
+    t[body] = clothing_c
     neck = (np.abs(u) < 0.55) & (v > 0.9) & (v < 1.25)
     t[neck] = p.face_c - 0.5
     # Skin: an ellipse from hairline to chin; hair: a cap above the hairline and down the sides.
     skin = (u**2 + ((v - 0.5) / 0.5) ** 2) <= 1.0
     hair = ((u / 1.08) ** 2 + ((v - 0.35) / 0.55) ** 2 <= 1.0) & ~skin & (v < 0.6)
-    t[hair] = ambient_c + p.hair_above_ambient_c
+    t[hair] = hair_c
     shift = 0.5 * p.yaw  # features slide sideways when the head turns
     base = np.where(v < 0.3, p.forehead_c - (0.3 - v) * 1.5, p.face_c)  # forehead cools toward the hairline
     # Nose: a cool wedge down the middle.
@@ -116,7 +144,7 @@ def _paint_person(t: np.ndarray, xs: np.ndarray, ys: np.ndarray, p: Person, ambi
     eye_y = top + EYE_FROM_TOP * h
     for side in (-1.0, 1.0):
         ex = cx + shift * w / 2.0 + side * ipd / 2.0
-        d_eye = np.hypot((xs - ex) / 0.014, (ys - eye_y) / 0.008)
+        d_eye = np.hypot((xs - ex) / (0.014 * p.scale), (ys - eye_y) / (0.008 * p.scale))
         eye = skin & (d_eye <= 1.0)
         t[eye] = p.forehead_c - 0.6
         canthus_x = ex - side * 0.25 * ipd
@@ -131,7 +159,24 @@ def _paint_person(t: np.ndarray, xs: np.ndarray, ys: np.ndarray, p: Person, ambi
         t[bridge] = ambient_c + 2.0
     if p.mask:
         covered = skin & (v > 0.55)
-        t[covered] = ambient_c + 2.0
+        t[covered] = ambient_c + 2.0 if p.mask_c is None else p.mask_c
+    if p.beard:
+        bearded = skin & (v > 0.68) & (np.abs(u) < 0.9)
+        t[bearded] = ambient_c + 0.45 * (p.face_c - ambient_c)
+    if p.hat:
+        t[((u / 1.15) ** 2 + ((v - 0.1) / 0.35) ** 2 <= 1.0) & (v < 0.3)] = ambient_c + 1.0
+    if p.hood:
+        t[
+            ((np.abs(u) > 0.8) & (np.abs(u) < 1.35) & (v > -0.1) & (v < 1.0))
+            | ((np.abs(u) < 1.35) & (v < 0.12) & (v > -0.35))
+        ] = ambient_c + 1.5
+
+
+def _paint_thing(t: np.ndarray, xs: np.ndarray, ys: np.ndarray, thing: Thing) -> None:
+    du = (xs - thing.x_m) / (thing.width_m / 2.0)
+    dv = (ys - thing.y_m) / (thing.height_m / 2.0)
+    inside = (du**2 + dv**2 <= 1.0) if thing.round else ((np.abs(du) <= 1.0) & (np.abs(dv) <= 1.0))
+    t[inside] = thing.temp_c
 
 
 def render(scene: Scene, rng: np.random.Generator | None = None) -> Rendered:
@@ -143,11 +188,15 @@ def render(scene: Scene, rng: np.random.Generator | None = None) -> Rendered:
     px, py = np.meshgrid(sub, sub_y)
     t = np.full(px.shape, scene.ambient_c, dtype=np.float64)
     truths = []
-    for p in sorted(scene.people, key=lambda q: -q.distance_m):  # far first: near people occlude
-        metres_per_px = p.distance_m / f
+    items: list[Person | Thing] = [*scene.people, *scene.things]
+    for item in sorted(items, key=lambda q: -q.distance_m):  # far first: near things occlude
+        metres_per_px = item.distance_m / f
         xs = (px - (scene.width - 1) / 2.0) * metres_per_px
         ys = (py - (scene.height - 1) / 2.0) * metres_per_px
-        _paint_person(t, xs, ys, p, scene.ambient_c)
+        if isinstance(item, Person):
+            _paint_person(t, xs, ys, item, scene.ambient_c)
+        else:
+            _paint_thing(t, xs, ys, item)
     for p in scene.people:
         truths.append(_truth(scene, p, f))
     if scene.blackbody is not None:
@@ -155,8 +204,14 @@ def render(scene: Scene, rng: np.random.Generator | None = None) -> Rendered:
         t[y0 * s : y1 * s, x0 * s : x1 * s] = scene.blackbody.temp_c
     temps = t.reshape(scene.height, s, scene.width, s).mean(axis=(1, 3))
     temps = temps + scene.sensor_offset_c
+    rng = rng or np.random.default_rng(0)
     if scene.noise_c > 0:
-        temps = temps + (rng or np.random.default_rng(0)).normal(0.0, scene.noise_c, temps.shape)
+        temps = temps + rng.normal(0.0, scene.noise_c, temps.shape)
+    if scene.chess_c:
+        yy, xx = np.mgrid[0 : scene.height, 0 : scene.width]
+        temps = temps + np.where((yy + xx) % 2 == 0, 1.0, -1.0) * scene.chess_c * rng.choice((-1.0, 1.0))
+    if scene.fixed_pattern_c:
+        temps = temps + np.random.default_rng(1234).normal(0.0, scene.fixed_pattern_c, temps.shape)
     return Rendered(
         temps_c=temps.astype(np.float32),
         people=tuple(truths),
@@ -170,7 +225,7 @@ def _truth(scene: Scene, p: Person, f: float) -> PersonTruth:
     px_per_m = f / p.distance_m
     cx = (scene.width - 1) / 2.0 + p.x_m * px_per_m
     cy = (scene.height - 1) / 2.0 + p.y_m * px_per_m
-    w, h = FACE_WIDTH_M * px_per_m, SKIN_HEIGHT_M * px_per_m
+    w, h = FACE_WIDTH_M * p.scale * px_per_m, SKIN_HEIGHT_M * p.scale * px_per_m
     top = cy - h / 2.0
     shift = 0.5 * p.yaw * w / 2.0
     ipd = IPD_OF_WIDTH * w

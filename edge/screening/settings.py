@@ -14,8 +14,10 @@ from edge.screening.decision import DecisionSettings
 from edge.screening.operating_points import check_threshold
 from edge.strict import StrictModel
 
-# cold_arrivals: a face maximum below this is too cold to clear (indoor faces read ~35.5 °C and above).
-COLD_ARRIVALS_COLD_SKIN_C = 35.0
+# cold_arrivals: a face maximum below this is too cold to clear: wait indoors and re-measure. A face warmed
+# up indoors reads about 35.5 °C and above at its inner canthi; a febrile face cooled on a platform can read
+# 35.2 and still look smooth (no gradient to betray it).
+COLD_ARRIVALS_COLD_SKIN_C = 35.5
 
 
 class ReferenceSettings(StrictModel):
@@ -103,6 +105,27 @@ class ScreeningSettings(StrictModel):
     )
     face_min_pixels: int = Field(
         default=4, ge=1, description="Smallest warm region that counts as a face, pixels."
+    )
+    face_max_c: float = Field(
+        default=41.5,
+        ge=38.0,
+        le=50.0,
+        description="Pixels above this are not skin (a hot drink, a lamp, a heater) and neither are the"
+        " mixed pixels around them, °C.",
+    )
+    background_static_s: float = Field(
+        default=20.0,
+        ge=0.0,
+        le=3600.0,
+        description="Skin-warm pixels unchanged this long are background (lamp, heater, sunlit wall), not"
+        " faces; 0 disables, s.",
+    )
+    min_distance_m: float = Field(
+        default=0.2,
+        gt=0.05,
+        le=5.0,
+        description="The closest a face comes to the camera: a warm region wider than a face at this"
+        " distance is not one face, m.",
     )
     passenger_gap_s: float = Field(
         default=0.4,

@@ -182,7 +182,8 @@ def test_a_frame_that_stays_flat_is_not_a_shutter_and_ends_passengers() -> None:
     not keep the last passenger alive."""
     screener = LaneScreener(ScreeningSettings(ffc_max_s=1.0))
     face = np.full((24, 32), 24.0, np.float32)
-    face[8:14, 14:19] = 35.5
+    # A face has structure (a uniform warm patch is an object): cooler towards the chin.
+    face[8:14, 14:19] = np.linspace(35.5, 34.0, 6, dtype=np.float32)[:, None]
     empty = np.full((24, 32), 24.0, np.float32)
     out = []
     for i in range(4):

@@ -179,3 +179,22 @@ def test_warm_up_without_telemetry_counts_from_the_first_frame() -> None:
     assert len(early) == 1 and no_decision(early[0])
     later = run(screener, frames_of(MLX90640, person, 8, 1), start_s=8.0)
     assert [m.status for m in later] == ["normal"]
+
+
+def test_emissivity_is_applied_once_for_radiometric_cameras() -> None:
+    from edge.screening.sensor_guard import SensorGuard, emissivity_corrected
+
+    skin = np.full((120, 160), 35.0, np.float32)
+    assert float(emissivity_corrected(skin, 0.98, 24.0, None)[0, 0]) == pytest.approx(35.21, abs=0.01)
+    settings = ScreeningSettings(warm_up_s=0.0)
+    guard = SensorGuard(settings, None, "lepton_uvc")
+    skin = skin.copy()
+    skin[:, 80:] = 24.0  # a scene, not a closed shutter
+    uncorrected = SensorTelemetry(scene_emissivity=1.0, uptime_s=5000.0)
+    by_camera = SensorTelemetry(scene_emissivity=0.98, uptime_s=5000.0)
+    ours = guard.check(ThermalFrame("l", 1, 0.0, 0.0, skin, None, uncorrected), 24.0).temps_c
+    theirs = guard.check(ThermalFrame("l", 2, 0.1, 0.1, skin, None, by_camera), 24.0).temps_c
+    assert float(ours[0, 0]) == pytest.approx(35.21, abs=0.01)  # the camera read at ε = 1: we correct
+    assert float(theirs[0, 0]) == pytest.approx(35.0, abs=1e-4)  # the camera applied ε: never twice
+    thermopile = SensorGuard(settings, None, "gy_mcu90640")
+    assert float(thermopile.check(ThermalFrame("g", 1, 0.0, 0.0, skin), 24.0).temps_c[0, 0]) == 35.0
