@@ -89,7 +89,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return 130
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Built-in commands need none of the rooms' command modules: `check-config` (the unit's ExecStartPre) and `run`
+# then load no OpenCV, onnxruntime or paho-mqtt just to build the argument parser.
+_BUILT_IN = frozenset({"run", "check-config", "demo"})
+
+
+def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="checkpoint-edge",
         description="Checkpoint screening appliance: thermal + ID-document screening with MQTT alerts.",
@@ -117,13 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_cmd_demo)
 
-    for name in _COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    if with_commands:
+        for name in _COMMAND_MODULES:
+            importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(with_commands=command not in _BUILT_IN).parse_args(argv)
     return int(args.func(args))
 
 
