@@ -35,9 +35,7 @@ def test_rules_and_passengers_do_not_load_the_screening_pipeline() -> None:
 def test_check_config_loads_no_opencv_onnxruntime_or_paho() -> None:
     """`check-config` is the unit's ExecStartPre: validating a TOML file must stay light."""
     code = (
-        "import sys\n"
-        "from edge.cli import main\n"
-        "assert main(['check-config', 'config/example.toml']) == 0\n"
+        "import sys\nfrom edge.cli import main\nassert main(['check-config', 'config/example.toml']) == 0\n"
     )
     modules = _imported_after(code)
     heavy = {m for m in modules if m.split(".")[0] in ("cv2", "onnxruntime", "paho")}
