@@ -198,3 +198,29 @@ def test_emissivity_is_applied_once_for_radiometric_cameras() -> None:
     assert float(theirs[0, 0]) == pytest.approx(35.0, abs=1e-4)  # the camera applied ε: never twice
     thermopile = SensorGuard(settings, None, "gy_mcu90640")
     assert float(thermopile.check(ThermalFrame("g", 1, 0.0, 0.0, skin), 24.0).temps_c[0, 0]) == 35.0
+
+
+def test_blackbody_offset_drift_is_logged_and_reported(caplog: pytest.LogCaptureFixture) -> None:
+    from edge.screening.scene import Blackbody
+
+    roi = (146, 4, 156, 14)
+    settings = ScreeningSettings(
+        warm_up_s=0.0, reference={"enabled": True, "roi": roi, "set_point_c": 35.0, "drift_log_step_c": 0.2}
+    )
+    screener = LaneScreener(settings, sensor="lepton_uvc")
+    rng = np.random.default_rng(0)
+    caplog.set_level("WARNING")
+    t = 0.0
+    # The camera drifts 0.03 °C per frame (slowly enough to be a drift, not a jump): 0.6 °C in 20 frames.
+    for i in range(21):
+        scene = dataclasses.replace(
+            LEPTON, people=(), blackbody=Blackbody(roi, 35.0), sensor_offset_c=-0.03 * i
+        )
+        screener.process(ThermalFrame("l", i, t, t, render(scene, rng).temps_c))
+        t += 0.11
+    details = screener.status_details()
+    assert details["blackbody_offset_c"] == pytest.approx(0.6, abs=0.1)
+    assert details["blackbody_drift_c"] == pytest.approx(0.55, abs=0.12)  # since the reference was found
+    drift_lines = [r.getMessage() for r in caplog.records if "blackbody offset drift" in r.getMessage()]
+    assert len(drift_lines) >= 2  # every 0.2 °C further
+    assert screener.status == "ok"
