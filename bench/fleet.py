@@ -49,8 +49,6 @@ from edge.watch_streams import order_violations  # noqa: E402
 from tests.fakes.rabbitmq import RabbitCluster  # noqa: E402
 
 SITE_PREFIX = "fleet"
-ALERT_FILTER = "checkpoint/v1/+/+/alert"
-STATS_FILTER = "checkpoint/v1/+/+/stats"
 
 
 # ------------------------------------------------------------------------------------------ worker
@@ -170,8 +168,9 @@ class Child:
 
 def declare_centre(cluster: RabbitCluster, routing: str, consumers: int) -> list[str]:
     from tests.fakes.amqp_centre import declare_competing_queue, declare_hashed_queues
+    from tests.fakes.fleet import topic_filter
 
-    filters = [ALERT_FILTER, STATS_FILTER]
+    filters = [topic_filter(kind="alert"), topic_filter(kind="stats")]
     if routing == "competing":
         declare_competing_queue(cluster.amqp_port(0), "centre", filters)
         return ["centre"] * consumers

@@ -24,6 +24,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.rule_lists import MAX_DOCUMENT_BYTES
+from edge.uplink import BrokerSettings
 
 
 def parse_endpoint(text: str) -> tuple[str, int]:
@@ -129,7 +130,7 @@ def register_publish(actions: Any) -> None:
         help="HOST:PORT of a broker node; repeat for every node of a cluster",
     )
     publish.add_argument("--site", help="site id: the topic is {topic-prefix}/{site}/lists")
-    publish.add_argument("--topic-prefix", default="checkpoint/v1")
+    publish.add_argument("--topic-prefix", default=BrokerSettings.model_fields["topic_prefix"].default)
     publish.add_argument("--topic", help="the full topic instead of --site")
     publish.add_argument("--protocol", choices=("3.1.1", "5"), default="3.1.1")
     publish.add_argument("--username")

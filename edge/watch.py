@@ -31,9 +31,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.contract import KINDS, ContractError, validate_message
+from edge.uplink import BrokerSettings
 from edge.watch_streams import LOSSLESS_KINDS, Finding, StreamTracker
 
 EX_UNAVAILABLE = 2
+# Everything the appliances publish under the default prefix (the uplink's `broker.topic_prefix`).
+DEFAULT_TOPIC = f"{BrokerSettings.model_fields['topic_prefix'].default}/#"
 
 
 def register(sub: Any) -> None:
@@ -47,7 +50,7 @@ def register(sub: Any) -> None:
     watch.add_argument(
         "--topic",
         action="append",
-        help="topic filter, repeatable (default checkpoint/v1/#); never a $share filter",
+        help=f"topic filter, repeatable (default {DEFAULT_TOPIC}); never a $share filter",
     )
     watch.add_argument("--protocol", choices=("3.1.1", "5"), default="3.1.1", help="MQTT version")
     watch.add_argument("--client-id", help="fixed client id: keeps a persistent session across reconnects")
@@ -184,7 +187,7 @@ def _client(args: argparse.Namespace, inbox: queue.Queue[tuple[str, bytes]]) -> 
     if args.username is not None:
         password = args.password_file.read_text().strip() if args.password_file else None
         client.username_pw_set(args.username, password)
-    topics = args.topic or ["checkpoint/v1/#"]
+    topics = args.topic or [DEFAULT_TOPIC]
     if any(t.startswith("$share/") for t in topics):
         raise SystemExit("watch must see every message: use a plain topic filter, not $share/…")
 
@@ -253,7 +256,7 @@ def _consume(
         if not topic:  # the SUBACK: tell whoever waits for us (a person, a test) that we are listening
             where = f"{args.host}:{args.port}"
             watcher.emit(
-                f"watching {', '.join(args.topic or ['checkpoint/v1/#'])} on {where}", {"event": "ready"}
+                f"watching {', '.join(args.topic or [DEFAULT_TOPIC])} on {where}", {"event": "ready"}
             )
             continue
         last_message = time.monotonic()

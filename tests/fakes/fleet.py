@@ -17,6 +17,8 @@ from edge.contract import LaneCounts, build_stats
 from edge.outbox import Outbox
 from edge.uplink import BrokerEndpoint, BrokerSettings, Uplink
 
+DEFAULT_PREFIX = BrokerSettings().topic_prefix
+
 
 def fleet_alert(site: str, device: str, n: int) -> dict[str, Any]:
     """A schema-valid alert as a lane produces it (the outbox adds message_id and seq)."""
@@ -47,6 +49,21 @@ def fleet_stats(site: str, device: str, n: int) -> dict[str, Any]:
     minute = time.strftime("%Y-%m-%dT%H:%M:00.000Z", time.gmtime())
     lanes = [LaneCounts(f"lane-{i}", screened=40 + n % 7, normal=39, elevated=1, scans=39) for i in (1, 2)]
     return build_stats(site, device, "minute", minute, minute, lanes)
+
+
+def topic_filter(site: str = "+", device: str = "+", kind: str = "#") -> str:
+    """The filter for appliances' messages, laid out as the uplink lays out its topics ({prefix}/{site}/{device}/
+    {kind}): the one place the fleet tests and bench follow a topic-layout change."""
+    return (
+        f"{DEFAULT_PREFIX}/{site}/{device}/{kind}"
+        if kind != "#" or device != "+"
+        else f"{DEFAULT_PREFIX}/{site}/#"
+    )
+
+
+def lists_topic(site: str) -> str:
+    """The site's retained rule-list topic, as the service subscribes to it."""
+    return f"{DEFAULT_PREFIX}/{site}/lists"
 
 
 def cluster_settings(endpoints: list[tuple[str, int]], **overrides: Any) -> BrokerSettings:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from edge.uplink import BrokerSettings
-from tests.fakes.fleet import Appliance, round_robin, start_appliance, wait_delivered
+from tests.fakes.fleet import Appliance, round_robin, start_appliance, topic_filter, wait_delivered
 from tests.fakes.link import CuttableLink
 from tests.fakes.mosquitto import Mosquitto
 from tests.fleet.watch_process import start_watch
@@ -68,7 +68,7 @@ def run_outage(
     station_broker.config_path.write_text(station_broker.config_text)
     station_broker.start()
     # The city's monitor, on a persistent session, sees every device's every seq.
-    watch = start_watch(city.port, f"checkpoint/v1/{station}/#", "--client-id", "watch-city")
+    watch = start_watch(city.port, topic_filter(station), "--client-id", "watch-city")
     settings = BrokerSettings(port=station_broker.port, reconnect_min_s=0.05, reconnect_max_s=0.5)
     appliances: list[Appliance] = []
     expected: dict[str, set[int]] = defaultdict(set)

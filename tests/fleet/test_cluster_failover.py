@@ -11,7 +11,7 @@ import pytest
 
 from edge.watch_streams import order_violations
 from tests.fakes.amqp_centre import AmqpConsumer, declare_competing_queue, delete_queues
-from tests.fakes.fleet import cluster_settings, round_robin, start_appliance, wait_delivered
+from tests.fakes.fleet import cluster_settings, round_robin, start_appliance, topic_filter, wait_delivered
 from tests.fakes.rabbitmq import RabbitCluster
 from tests.fleet.watch_process import start_watch
 
@@ -25,13 +25,13 @@ def test_killing_the_appliances_node_loses_no_alert_and_keeps_order(
 ) -> None:
     queue = f"centre-{site}"
     # Declared through the node about to die, so the quorum queue's leader dies too and must be re-elected.
-    declare_competing_queue(cluster.amqp_port(0), queue, [f"checkpoint/v1/{site}/+/alert"])
+    declare_competing_queue(cluster.amqp_port(0), queue, [topic_filter(site, kind="alert")])
     consumer = AmqpConsumer("centre", [cluster.amqp_port(2), cluster.amqp_port(1)], queue)
     consumer.start()
     # And the technician's monitor, an MQTT 3.1.1 subscriber with a persistent (quorum-queue) session.
     watch = start_watch(
         cluster.mqtt_port(2),
-        f"checkpoint/v1/{site}/+/alert",
+        topic_filter(site, kind="alert"),
         "--client-id",
         f"watch-{site}",
     )

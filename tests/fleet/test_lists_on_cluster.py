@@ -14,7 +14,7 @@ from edge.lists_publish import publish_retained
 from edge.outbox import Outbox
 from edge.rule_lists import RuleListStore
 from edge.uplink import Uplink
-from tests.fakes.fleet import cluster_settings
+from tests.fakes.fleet import cluster_settings, lists_topic
 from tests.fakes.rabbitmq import RabbitCluster
 
 
@@ -34,7 +34,7 @@ class ListAppliance:
     def __init__(self, cluster: RabbitCluster, node: int, site: str, device: str, tmp_path: Path) -> None:
         self.store = RuleListStore([], trusted_keys=load_public_keys(tmp_path / "centre.pub"))
         self.outbox = Outbox(tmp_path / f"{device}.sqlite3")
-        topic = f"checkpoint/v1/{site}/lists"
+        topic = lists_topic(site)
         self.uplink = Uplink(
             cluster_settings(cluster.mqtt_endpoints(first=node)),
             self.outbox,
@@ -77,7 +77,7 @@ def test_lists_published_to_every_node_reach_appliances_on_any_node(
         # Retained messages are node-local: version 2 published to node 0 only reaches the appliances
         # already subscribed (their subscriptions are cluster-wide) but not one that connects to node 2 later.
         v2 = signed_document(tmp_path, 2).read_bytes()
-        topic = f"checkpoint/v1/{site}/lists"
+        topic = lists_topic(site)
         assert publish_retained([("127.0.0.1", cluster.mqtt_port(0))], topic, v2) == {brokers[0]: None}
         assert wait_versions(appliances, 2) == [2, 2, 2]
         late = ListAppliance(cluster, 2, site, "gate-late", tmp_path)

@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.outbox import Outbox
 from edge.uplink import BrokerSettings, Uplink
-from tests.fakes.fleet import Appliance, fleet_alert, start_appliance, wait_delivered
+from tests.fakes.fleet import Appliance, fleet_alert, start_appliance, topic_filter, wait_delivered
 from tests.fakes.mosquitto import Mosquitto
 from tests.fleet.watch_process import start_watch
 
@@ -53,9 +53,9 @@ def test_shared_subscription_splits_alerts_and_watch_reports_a_removed_one(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     site = f"st{uuid.uuid4().hex[:8]}"
-    alerts = f"checkpoint/v1/{site}/+/alert"
+    alerts = topic_filter(site, kind="alert")
     members = [ShareMember(mosquitto.port, alerts) for _ in range(2)]
-    watch = start_watch(mosquitto.port, f"checkpoint/v1/{site}/#", "--quiet-alerts")
+    watch = start_watch(mosquitto.port, topic_filter(site), "--quiet-alerts")
     settings = BrokerSettings(port=mosquitto.port, reconnect_min_s=0.05, reconnect_max_s=0.5)
     expected: set[str] = set()
     appliances: list[Appliance] = []
