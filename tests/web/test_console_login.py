@@ -57,6 +57,13 @@ def test_console_refuses_access_without_login(web_rig: WebRig, browser: Browser)
     console = web_rig.url("console")
     assert _status_code(f"{console}/api/status") == 401
     assert _status_code(f"{console}/lane/lane-1/live.jpg") == 401
+    for path in ("/lane/lane-1/calibrate/offset", "/calibrate/apply"):
+        request = urllib.request.Request(console + path, data=b"token=x", method="POST")
+        try:
+            urllib.request.urlopen(request, timeout=10)
+            raise AssertionError(f"{path} answered without a login")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 401, path
 
     browser.get(console + "/")
     browser.wait_for("#password")  # sent to the login form, nothing of the console shown
