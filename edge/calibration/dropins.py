@@ -77,11 +77,16 @@ def _merge_lanes(data: dict[str, Any], lanes: Any, source: str) -> None:
 
 def merge_dropins(data: dict[str, Any], directory: Path) -> tuple[dict[str, Any], list[Path]]:
     """The configuration with every drop-in merged, and the files merged (in order)."""
-    if not directory.is_dir():
+    if not directory.exists():
         return data, []
     merged = merge_tables(data, {})
     merged["lanes"] = [dict(lane) if isinstance(lane, dict) else lane for lane in data.get("lanes", [])]
-    files = sorted(p for p in directory.glob("*.toml") if p.is_file())
+    try:
+        # listdir, not glob: glob hides a directory the service may not read (then every drop-in is lost).
+        names = sorted(os.listdir(directory))
+    except OSError as exc:
+        raise DropInError(f"{directory}: cannot read the drop-in directory: {exc.strerror or exc}") from None
+    files = [directory / n for n in names if n.endswith(".toml") and (directory / n).is_file()]
     for path in files:
         source = str(path)
         try:
@@ -125,7 +130,11 @@ def dropin_name(kind: str, lane_id: str) -> str:
 
 
 def write_dropin(directory: Path, name: str, text: str) -> Path:
-    """Atomically (write, fsync, rename): the service never reads half a drop-in."""
+    """Atomically (write, fsync, rename): the service never reads half a drop-in.
+
+    Run as root (sudo), the directory and file are handed to the owner of the directory above them (the
+    service's state directory), so the service can still read what root wrote.
+    """
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / name
     tmp = directory / f".{name}.tmp"
@@ -133,6 +142,10 @@ def write_dropin(directory: Path, name: str, text: str) -> Path:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+    owner = directory.parent.stat()
+    if os.geteuid() == 0 and owner.st_uid != 0:
+        for p in (directory, tmp):
+            os.chown(p, owner.st_uid, owner.st_gid)
     os.replace(tmp, path)
     return path
 

@@ -3,6 +3,7 @@ to the running service by SIGHUP."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -151,3 +152,23 @@ def test_each_dropin_passes_check_config_and_sighup_applies_it(tmp_path: Path, m
         service.stop()
         rig.close()
     assert service.process.returncode == 0, "".join(service.lines[-20:])
+
+
+def test_a_dropin_path_that_cannot_be_listed_is_an_error_not_silence(tmp_path: Path) -> None:
+    assert merge_dropins(BASE, tmp_path / "absent") == (BASE, [])  # none yet: the usual first start
+    (tmp_path / "config.d").write_text("not a directory")
+    with pytest.raises(DropInError, match="cannot read the drop-in directory"):
+        merge_dropins(BASE, tmp_path / "config.d")
+
+
+def test_dropins_written_as_root_belong_to_the_state_directory_owner(tmp_path: Path) -> None:
+    from edge.calibration.dropins import write_dropin
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand files to another owner")
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chown(state, 65534, 65534)  # nobody: stands in for the service user
+    path = write_dropin(state / "config.d", "50-offset-lane-1.toml", "# x\n")
+    assert path.stat().st_uid == 65534 and (state / "config.d").stat().st_uid == 65534
+    assert ((state / "config.d").stat().st_mode & 0o777) == 0o700
