@@ -42,6 +42,14 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def _remove_orphaned_workdirs() -> None:
+    """Directories of runs whose process is gone (a killed pytest cannot clean up; its nodes died with it)."""
+    for path in Path("/tmp").glob("rabbit-*-*"):
+        owner = path.name.split("-")[1]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def rabbitmq_available() -> bool:
     return (RABBIT_BIN / "rabbitmq-server").is_file()
 
@@ -83,7 +91,9 @@ class RabbitCluster:
     """Three clustered RabbitMQ nodes with the MQTT plugin; see the module docstring."""
 
     def __init__(self, nodes: int = 3, workdir: Path | None = None) -> None:
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="rabbit-", dir="/tmp"))
+        _remove_orphaned_workdirs()
+        # The owner's pid in the name: a leftover of a killed run can be told from a live run's directory.
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"rabbit-{os.getpid()}-", dir="/tmp"))
         self.home = self.workdir / "home"
         self.home.mkdir(parents=True, exist_ok=True)
         cookie = self.home / ".erlang.cookie"
