@@ -158,12 +158,29 @@ def _cmd_registration(args: argparse.Namespace) -> int:
     if config is None:
         return EX_CONFIG
     try:
-        result = calibrate_registration(read_pairs(args.pairs), args.max_residual_px)
+        pairs = read_pairs(args.pairs) if args.pairs is not None else _target_pairs(args)
+        result = calibrate_registration(pairs, args.max_residual_px)
     except (RegistrationRefused, OSError, ValueError) as exc:
         print(f"registration refused: {exc}", file=sys.stderr)
         return 1
     values = {"homography": [list(row) for row in result.homography]}
     return _propose(args, config, "registration", "registration", values, [result.describe()])
+
+
+def _target_pairs(args: argparse.Namespace) -> np.ndarray:
+    import cv2
+
+    from edge.calibration.target import target_pairs
+
+    if args.target_thermal is None:
+        raise ValueError(
+            "--target-visible needs --target-thermal (the same target seen by the thermal camera)"
+        )
+    columns, _, rows = args.grid.partition("x")
+    visible = cv2.imread(str(args.target_visible), cv2.IMREAD_COLOR)
+    if visible is None:
+        raise ValueError(f"{args.target_visible}: not a readable image")
+    return target_pairs(visible, np.load(args.target_thermal), (int(columns), int(rows)))
 
 
 def _cmd_offset(args: argparse.Namespace) -> int:
@@ -201,7 +218,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     reg = kinds.add_parser("registration", help="point pairs → visible→thermal homography and its residual")
     _common(reg)
-    reg.add_argument("--pairs", type=Path, required=True, help="CSV: visible_x,visible_y,thermal_x,thermal_y")
+    source = reg.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pairs", type=Path, help="CSV: visible_x,visible_y,thermal_x,thermal_y")
+    source.add_argument("--target-visible", type=Path, help="visible picture of the heated dot-grid target")
+    reg.add_argument("--target-thermal", type=Path, help="thermal frame (.npy, °C) of the same target")
+    reg.add_argument("--grid", default="5x4", help="dots per row × rows of the target (default 5x4)")
     reg.add_argument(
         "--max-residual-px",
         type=float,

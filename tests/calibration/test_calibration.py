@@ -85,3 +85,69 @@ def test_t_quantiles() -> None:
     assert t975(9) == 2.262
     for df, exact in ((40, 2.021), (60, 2.000), (120, 1.980), (1000, 1.962)):
         assert t975(df) == pytest.approx(exact, abs=0.001)
+
+
+def _heated_target(homography: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A 5×4 dot grid: black dots on white for the visible camera, the same dots at 45 °C in a 25 °C room
+    for a 160×120 thermal camera looking through `homography` (supersampled, with sensor noise)."""
+    import cv2
+
+    visible = np.full((480, 640, 3), 255, np.uint8)
+    dots = [(150 + 80 * c, 110 + 80 * r) for r in range(4) for c in range(5)]
+    for x, y in dots:
+        cv2.circle(visible, (x, y), 14, (0, 0, 0), -1, cv2.LINE_AA)
+    s, width, height = 4, 160, 120
+    xs, ys = np.meshgrid((np.arange(width * s) + 0.5) / s - 0.5, (np.arange(height * s) + 0.5) / s - 0.5)
+    back = map_points(np.linalg.inv(homography), np.column_stack([xs.ravel(), ys.ravel()]))
+    hot = np.zeros(len(back), bool)
+    for x, y in dots:
+        hot |= (back[:, 0] - x) ** 2 + (back[:, 1] - y) ** 2 <= 14**2
+    temps = np.where(hot, 45.0, 25.0).reshape(height, s, width, s).mean(axis=(1, 3))
+    temps += np.random.default_rng(0).normal(0.0, 0.05, temps.shape)
+    return visible, temps.astype(np.float32)
+
+
+def test_registration_from_a_heated_target_without_clicking_points() -> None:
+    from edge.calibration.target import TargetNotFound, target_pairs
+
+    truth = np.array([[0.24, 0.006, -8.0], [-0.004, 0.235, -6.0], [2e-5, 1e-5, 1.0]])
+    visible, thermal = _heated_target(truth)
+    result = calibrate_registration(target_pairs(visible, thermal, (5, 4)))
+    assert result.pairs == 20 and result.rms_residual_px < 0.2
+    probe = np.array([[320.0, 240.0], [600.0, 60.0]])
+    assert np.allclose(map_points(np.array(result.homography), probe), map_points(truth, probe), atol=0.2)
+    with pytest.raises(TargetNotFound, match="no contrast"):
+        target_pairs(visible, np.full_like(thermal, 25.0), (5, 4))
+
+
+def test_calibrate_registration_command_from_target_images(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+
+    from edge.cli import main
+    from edge.config import load_config_with_dropins
+
+    truth = np.array([[0.25, 0.0, -10.0], [0.0, 0.25, -8.0], [0.0, 0.0, 1.0]])
+    visible, thermal = _heated_target(truth)
+    cv2.imwrite(str(tmp_path / "target.png"), visible)
+    np.save(tmp_path / "target.npy", thermal)
+    config = tmp_path / "checkpoint-edge.toml"
+    config.write_text(
+        'site_id = "s"\ndevice_id = "d"\n[[lanes]]\nid = "lane-1"\n'
+        '[lanes.thermal]\ntype = "gy_mcu90640"\nport = "/dev/ttyUSB7"\n'
+        f'[storage]\nstate_dir = "{tmp_path / "state"}"\n'
+    )
+    args = ["calibrate", "registration", "--config", str(config), "--lane", "lane-1", "--yes"]
+    args += [
+        "--target-visible",
+        str(tmp_path / "target.png"),
+        "--target-thermal",
+        str(tmp_path / "target.npy"),
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "homography from 20 point pairs: RMS residual" in out and "check-config: OK" in out
+    assert "the service is not running here" in out
+    merged, dropins = load_config_with_dropins(config)
+    assert [p.name for p in dropins] == ["50-registration-lane-1.toml"]
+    fitted = np.array(merged.screening_for("lane-1").registration.homography)
+    assert np.allclose(fitted, truth, atol=5e-3)
