@@ -105,22 +105,29 @@ SCENE_OFFSETS_S = {
     "face_then_card": (0.03, 0.4),
 }
 SCENE_CARD_DELAY_S = {"card_while_in_view": 0.0, "card_then_face": 0.15, "face_then_card": 0.05}
-COMMISSIONING_SLOTS = 8  # with --auto: one passenger alone in every 8 slots (4 s apart) until it has learnt
+COMMISSIONING_GAP_S = 4.0  # with --auto: one passenger alone every 4 s until it has learnt
 
 
 def configured_flow(args: argparse.Namespace) -> tuple[str, tuple[float, float] | None]:
-    return ("auto", None) if args.auto else (args.flow, SCENE_OFFSETS_S[args.flow])
+    if args.auto:
+        return "auto", None
+    lo, hi = SCENE_OFFSETS_S[args.flow]
+    if 1.0 / args.rate >= 0.9 and args.flow != "card_while_in_view":
+        # A passenger a second: room for a slower reader (a loaded machine stamps reads late).
+        lo, hi = (lo - 0.2, hi) if args.flow == "card_then_face" else (lo, hi + 0.2)
+    return args.flow, (lo, hi)
 
 
 def lane_scene(args: argparse.Namespace, count: int, spacing_s: float, lane: int) -> list[ScriptedPassenger]:
     """One lane's passengers: the scene's flow, 1 in --irregular-every irregular (cycling through the kinds),
     1 in --anonymous-every without a card; with --auto, a commissioning walk first (passengers alone)."""
-    learning = COMMISSIONING_SLOTS * LEARN_SAMPLES if args.auto else 0
+    every = math.ceil(COMMISSIONING_GAP_S / spacing_s)  # slots between two lone passengers
+    learning = every * LEARN_SAMPLES if args.auto else 0
 
     def plain(i: int) -> bool:  # never febrile nor key-region: their alerts are the ones checked by ID
         return i % args.febrile_every != 1 and i % 10 != 6 and i >= learning
 
-    absent = [i for i in range(learning) if i % COMMISSIONING_SLOTS]
+    absent = [i for i in range(learning) if i % every]
     irregular = {}
     if args.irregular_every:
         n = 0
@@ -139,6 +146,7 @@ def lane_scene(args: argparse.Namespace, count: int, spacing_s: float, lane: int
             card_from_s=None
             if p.card_from_s is None
             else p.card_from_s + args.phase_step_s * PHASE_STEPS[p.index % len(PHASE_STEPS)],
+            irregular="commissioning" if p.index < learning and p.index % every == 0 else p.irregular,
         )
         for p in script_scene(
             count,
@@ -651,6 +659,7 @@ class JoinFigures:
     ambiguous_faces: np.ndarray
     irregulars: int
     absent: int  # empty slots of the commissioning walk
+    commissioning: int  # its lone passengers (published without ID while `auto` learns)
     wrong_person: int
     ambiguous_regular: int
     ambiguous_limit: float  # 1 % of the regular passengers
@@ -672,8 +681,9 @@ def join_figures(records: list[LaneRecord], instruments: Instruments) -> JoinFig
         ),
         regular=regular,
         ambiguous_faces=ambiguous_faces,
-        irregulars=sum(bool(p.irregular) for _, p in script),
+        irregulars=sum(p.irregular not in ("", "commissioning") for _, p in script),
         absent=sum(not p.has_face and not p.has_card for _, p in script),
+        commissioning=sum(p.irregular == "commissioning" for _, p in script),
         wrong_person=int(instruments.misjoined.sum()),
         ambiguous_regular=int((ambiguous_faces & regular).sum()),
         ambiguous_limit=0.01 * int(regular.sum()),
@@ -685,8 +695,8 @@ def print_join_rows(
 ) -> None:
     row("regular (a face and a card, nothing odd)", int(j.regular.sum()))
     row("irregular", j.irregulars)
-    if j.absent:
-        row("empty slots of the commissioning walk", j.absent)
+    if j.commissioning:
+        row("commissioning walk: lone passengers / empty slots", f"{j.commissioning} / {j.absent}")
     row("wrong person (a face with another's card)", j.wrong_person)
     row("ambiguous faces (sent to the operator without ID)", int(j.ambiguous_faces.sum()))
     row("  of regular passengers", f"{j.ambiguous_regular} (limit {j.ambiguous_limit:.1f})")
@@ -861,6 +871,7 @@ def summarise(
         "lane_flows": lane_flows,
         "regular_passengers": int(regular.sum()),
         "irregular_passengers": j.irregulars,
+        "commissioning_passengers": j.commissioning,
         "wrong_person": wrong_person,
         "ambiguous": int(ambiguous_faces.sum()),
         "ambiguous_regular": ambiguous_regular,

@@ -52,7 +52,11 @@ class VerdictClock:
         """Lane k's scene: its renderer reports each face frame here; leave_mono is when each face goes."""
         self._renderers[k] = renderer
         self.leave[k, : len(leave_mono)] = leave_mono
-        self.has_face[k, : len(leave_mono)] = [p.has_face for p in renderer.passengers]
+        # A tailgater's face merges into the one ahead; a passenger turning back may show no measurable face.
+        self.has_face[k, : len(leave_mono)] = [
+            p.has_face and getattr(p, "irregular", "") not in ("tailgating", "turning_back")
+            for p in renderer.passengers
+        ]
         renderer.on_face = lambda i, t_mono: self.face_rendered(k, i, t_mono)
 
     def face_rendered(self, k: int, i: int, t_mono: float) -> None:

@@ -30,6 +30,7 @@ HOLD, SETTLED, FORCED = "hold", "settled", "forced"
 # A face this many times longer than the median of joined faces may be two people (after this many joined).
 LONG_FACE = 1.5
 TYPICAL_AFTER = 8
+NEAR_MISS_S = 0.3
 
 
 def unshare(r: Resolution, shared: set[tuple[int, int]]) -> Resolution:
@@ -86,6 +87,7 @@ class PassengerJoiner:
         self.learner = learner
         self._faces: list[PassengerMeasurement] = []
         self._cards: list[IdScan] = []
+        self._edged: set[int] = set()  # ids of the cards and faces held that have a possible partner
         self._durations: deque[float] = deque(maxlen=64)  # of joined faces in view, s: what is usual here
         self._ghost_faces: list[PassengerMeasurement] = []
         self._ghost_cards: list[IdScan] = []
@@ -132,11 +134,19 @@ class PassengerJoiner:
     def _settled(
         self, cards: list[IdScan], faces: list[PassengerMeasurement], now: float, face_from: float
     ) -> bool:
-        lo, hi = self.flow.lo_s, self.flow.hi_s
         # A card still to come is stamped after now; a face still to come was first seen at face_from or later.
-        if any(now - face.t_last_mono <= hi for face in faces):
-            return False
-        return all(face_from > (max(c.t_mono - lo, c.t_mono) if hi >= 0 else c.t_mono - lo) for c in cards)
+        # Whatever has no partner yet also waits for a near miss (NEAR_MISS_S outside the flow's range).
+        for face in faces:
+            hi = self.flow.hi_s + (0.0 if id(face) in self._edged else NEAR_MISS_S)
+            if now - face.t_last_mono <= hi:
+                return False
+        for c in cards:
+            lo, hi = self.flow.lo_s, self.flow.hi_s
+            if id(c) not in self._edged:
+                lo, hi = lo - NEAR_MISS_S, hi + NEAR_MISS_S
+            if face_from <= (max(c.t_mono - lo, c.t_mono) if hi >= 0 else c.t_mono - lo):
+                return False
+        return True
 
     def _overdue(self, cards: list[IdScan], faces: list[PassengerMeasurement], now: float) -> bool:
         times = [c.t_mono for c in cards] + [f.t_last_mono for f in faces]
@@ -153,7 +163,8 @@ class PassengerJoiner:
             for f, face in enumerate(faces)
             if self.flow.allows(offset_s(card.t_mono, face.t_first_mono, face.t_last_mono))
         }
-        shared = self._maybe_shared(cards, faces, edges)
+        self._edged = {id(cards[c]) for c, _ in edges} | {id(faces[f]) for _, f in edges}
+        shared = self._maybe_shared(cards, faces, edges) | self._near_misses(cards, faces, edges)
         out: list[Passenger] = []
         done: set[int] = set()  # card indices, and faces as len(cards) + index
         ghosts: set[int] = set()
@@ -198,6 +209,21 @@ class PassengerJoiner:
             for f, face in enumerate(faces)
             if face.t_first_mono <= card.t_mono <= face.t_last_mono
             and (typical is None or face.t_last_mono - face.t_first_mono > LONG_FACE * typical)
+        }
+
+    def _near_misses(
+        self, cards: list[IdScan], faces: list[PassengerMeasurement], edges: set[tuple[int, int]]
+    ) -> set[tuple[int, int]]:
+        """(card, face), neither with a partner, the card just outside the flow's range of the face: probably
+        one passenger, a little slower or faster than the flow allows; never paired, both ambiguous."""
+        lo, hi = self.flow.lo_s - NEAR_MISS_S, self.flow.hi_s + NEAR_MISS_S
+        lone_cards = set(range(len(cards))) - {c for c, _ in edges}
+        lone_faces = set(range(len(faces))) - {f for _, f in edges}
+        return {
+            (c, f)
+            for c in lone_cards
+            for f in lone_faces
+            if lo <= offset_s(cards[c].t_mono, faces[f].t_first_mono, faces[f].t_last_mono) <= hi
         }
 
     def _resolve(

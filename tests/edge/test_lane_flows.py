@@ -266,3 +266,26 @@ def test_two_people_seen_as_one_face_are_never_named_by_one_card(
     assert_joined(out, 10)
     (lone,) = [p for p in out if p.measurement is None]
     assert owner_of_card(lone) == 11 and not lone.ambiguous
+
+
+@pytest.mark.parametrize(
+    ("flow", "offsets", "late_s"),
+    [("card_then_face", (-1.5, -0.2), -0.5), ("face_then_card", (0.2, 1.0), 0.6)],
+)
+def test_a_card_just_outside_the_range_is_a_near_miss_not_an_anonymous_face(
+    flow: str, offsets: tuple[float, float], late_s: float
+) -> None:
+    """A passenger slower than the flow allows (their card 0.2 s beyond the range): the face goes to the
+    operator as identity_ambiguous, not as someone anonymous; the others still join."""
+    from edge.flows import LaneFlow
+
+    tl = regular(flow)  # cards 1.2 s before / 0.6 s after the face
+    tl.cards = [(who, t + (late_s if who == 3 else 0.0)) for who, t in tl.cards]
+    out = replay(tl, PassengerJoiner("lane-1", LaneFlow(flow, *offsets), GAP_S))
+    assert wrong_person(out) == []
+    (febrile,) = faces_of(out, 3)
+    assert febrile.scan is None and febrile.ambiguous
+    (card,) = [p for p in out if p.measurement is None]
+    assert owner_of_card(card) == 3 and card.ambiguous
+    for owner in (0, 1, 2, 4, 5):
+        assert_joined(out, owner)
