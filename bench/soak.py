@@ -772,6 +772,8 @@ def summarise(
     missing = int((expected_mask & ~received_mask & ~ambiguous_faces).sum())
     p99_goal_ms = p99_target(args, lane_flows)
     frames_dropped = sum(c.get("frames_dropped", 0) for c in lane_counters.values())
+    cards_read = sum(c.get("scans", 0) for c in lane_counters.values())
+    cards_scripted = sum(p.has_card for r in records for p in r.passengers)
     worker_errors = sum(c.get("worker_errors", 0) for c in lane_counters.values())
     checks = {
         "every alert delivered once": missing == 0
@@ -814,6 +816,7 @@ def summarise(
         ", ".join(f"{n}: {c}" for n, c in enumerate(frames_hist) if c))  # fmt: skip
     row("service totals passengers/screened/alerts",
         f"{totals.get('passengers', 0)}/{totals.get('screened', 0)}/{totals.get('alerts', 0)}")  # fmt: skip
+    row("cards scripted / reads reaching the lanes", f"{cards_scripted} / {cards_read}")
     row("frames dropped (lane queues full)", frames_dropped)
     row("lane worker errors", worker_errors)
     for incident in instruments.incidents:
@@ -872,6 +875,8 @@ def summarise(
         "regular_passengers": int(regular.sum()),
         "irregular_passengers": j.irregulars,
         "commissioning_passengers": j.commissioning,
+        "cards_scripted": cards_scripted,
+        "cards_read": cards_read,
         "wrong_person": wrong_person,
         "ambiguous": int(ambiguous_faces.sum()),
         "ambiguous_regular": ambiguous_regular,

@@ -115,6 +115,13 @@ class PassengerJoiner:
 
     def advance(self, now_mono: float, in_view_since: float | None = None) -> list[Passenger]:
         """Passengers whose pairing nothing still to come can change."""
+        if (
+            in_view_since is not None
+            and now_mono - in_view_since > MAX_HOLD_S + self.flow.hi_s - self.flow.lo_s
+        ):
+            # Something in view that long (someone lingering, a warm object) must not hold every card back:
+            # its measurement, when it comes, meets only what is still held.
+            in_view_since = None
         face_from = now_mono if in_view_since is None else min(in_view_since, now_mono)
 
         def state(cards: list[IdScan], faces: list[PassengerMeasurement]) -> str:

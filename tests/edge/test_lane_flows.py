@@ -289,3 +289,13 @@ def test_a_card_just_outside_the_range_is_a_near_miss_not_an_anonymous_face(
     assert owner_of_card(card) == 3 and card.ambiguous
     for owner in (0, 1, 2, 4, 5):
         assert_joined(out, owner)
+
+
+def test_something_in_view_for_a_long_time_does_not_hold_cards_back() -> None:
+    from tests.edge.timelines import card
+
+    j = joiner("card_while_in_view")
+    j.add_scan(card(0, 10.0))
+    assert j.advance(12.0, in_view_since=5.0) == []  # the face in view since 5 s may be the card's
+    (p,) = j.advance(30.0, in_view_since=5.0)  # in view for 25 s: not a passenger to wait for
+    assert owner_of_card(p) == 0 and p.measurement is None
