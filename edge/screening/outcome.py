@@ -4,7 +4,7 @@ stay at the lane as guidance (`PassengerMeasurement.lane_guidance`, edge/records
 from __future__ import annotations
 
 from edge.screening.envelope import ADVICE_PRESENCE_ONLY
-from edge.screening.sensor_guard import FAULT_BLACKBODY, FAULT_FFC, FAULT_WARM_UP
+from edge.screening.sensor_guard import FAULT_BLACKBODY, FAULT_FFC, FAULT_SHUTTER_LOCKOUT, FAULT_WARM_UP
 
 # Faults: why a frame cannot be used. Also the passenger's reasons when no frame was usable.
 FAULT_MULTIPLE = "more than one face in the measurement zone"
@@ -23,6 +23,7 @@ ADVICE = {
     FAULT_GLASSES: "remove glasses",
     FAULT_BLACKBODY: "screening locked out: check the blackbody",
     FAULT_WARM_UP: "screening locked out: sensor warming up",
+    FAULT_SHUTTER_LOCKOUT: "screening locked out: camera too cold or too hot",
     FAULT_COLD_EXPOSED: "wait and re-measure",
 }
 # Advice that keeps the passenger at the lane (guidance): the outcome is counted in statistics but not sent

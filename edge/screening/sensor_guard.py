@@ -33,6 +33,7 @@ KELVIN = 273.15
 FAULT_FFC = "camera in flat-field correction"
 FAULT_BLACKBODY = "blackbody not valid"
 FAULT_WARM_UP = "sensor warming up"
+FAULT_SHUTTER_LOCKOUT = "camera shutter locked out"
 # A frame gap this long means the device was gone (unplugged, power cycled): its warm-up starts again.
 POWER_GAP_S = 10.0
 RADIOMETRIC_SENSORS = ("lepton_uvc",)
@@ -82,6 +83,7 @@ class SensorGuard:
         self._uptime_s: float | None = None
         self._ffc_until_mono = -math.inf
         self._flat_since_mono: float | None = None
+        self._shutter_lockout = False
         self._drift = _Drift()
 
     # ---- state shown by the lane ---------------------------------------------------------------------
@@ -105,6 +107,8 @@ class SensorGuard:
         """Why screening is locked out ("" when it is not): shown in lane health, status and the log."""
         if not self._reference_state.valid:
             return self._reference_state.reason
+        if self._shutter_lockout:
+            return "camera outside its shutter's temperature range (no flat-field correction possible)"
         left = self.warm_up_left_s()
         if left > 0 and self._last_frame_mono is not None:
             return f"sensor warming up ({self.warm_up_s:.0f} s after power-on)"  # stable text: status compares it
@@ -128,6 +132,8 @@ class SensorGuard:
         self._last_frame_mono = now
         telemetry = frame.telemetry
         self._uptime_s = telemetry.uptime_s if telemetry is not None else None
+        # Lepton status bit 15: outside −10…+80 °C the shutter is locked and the camera drifts uncorrected.
+        self._shutter_lockout = telemetry is not None and telemetry.shutter_lockout
 
     def _shutter(self, frame: ThermalFrame) -> bool:
         """Closed shutter: the camera says so (telemetry), or the frame is flat for at most ffc_max_s."""
@@ -195,7 +201,10 @@ class SensorGuard:
         if not self._reference_state.valid:
             # The kind only ("blackbody missing"): per-frame numbers would make every frame's fault distinct.
             faults.append(f"{FAULT_BLACKBODY}: {self._reference_state.reason.split(':')[0]}")
+        if self._shutter_lockout:
+            faults.append(FAULT_SHUTTER_LOCKOUT)
         left = self.warm_up_left_s(frame.t_mono)
         if left > 0:
-            faults.append(f"{FAULT_WARM_UP}: {left:.0f} s left")
+            # Constant text: a countdown would make every frame's fault distinct (and the reasons endless).
+            faults.append(f"{FAULT_WARM_UP} ({self.warm_up_s:.0f} s after power-on)")
         return FrameCheck(False, corrected, tuple(faults))

@@ -224,3 +224,13 @@ def test_blackbody_offset_drift_is_logged_and_reported(caplog: pytest.LogCapture
     drift_lines = [r.getMessage() for r in caplog.records if "blackbody offset drift" in r.getMessage()]
     assert len(drift_lines) >= 2  # every 0.2 °C further
     assert screener.status == "ok"
+
+
+def test_lepton_shutter_lockout_locks_screening_out() -> None:
+    screener = LaneScreener(ScreeningSettings(horizontal_fov_deg=57.0, warm_up_s=0.0), sensor="lepton_uvc")
+    febrile = Person(distance_m=0.7, canthus_c=37.0, forehead_c=36.2)
+    locked = SensorTelemetry(uptime_s=5000.0, shutter_lockout=True)
+    out = [m for f in lepton_frames(febrile, 8, 0.0, locked) for m in screener.process(f)]
+    assert screener.status.startswith("locked out: camera outside its shutter's temperature range")
+    out += screener.flush(10.0)
+    assert len(out) == 1 and no_decision(out[0]) and not out[0].lane_guidance
