@@ -30,6 +30,9 @@ GUIDANCE: dict[str, str] = {
     "measure again": N_("Please measure again"),
     "wait and re-measure": N_("Please wait a moment and measure again"),
     "screening locked out: sensor warming up": N_("Screening paused: the camera is warming up"),
+    "screening locked out: camera too cold or too hot": N_(
+        "Screening paused: the camera is too cold or too hot"
+    ),
     "temperature not screened at this lane": N_("Temperature is not screened at this lane"),
 }
 
