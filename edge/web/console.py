@@ -96,7 +96,8 @@ class Console:
 
     async def login(self, request: Request) -> Response:
         form = await _read_form(request)
-        token = self.auth.login(form.get("password", ""))
+        # scrypt takes tens of milliseconds by design: not on the event loop.
+        token = await run_in_threadpool(self.auth.login, form.get("password", ""))
         if token is None:
             return HTMLResponse(
                 pages.login_page(configured=self.auth.credentials_file is not None, failed=True),

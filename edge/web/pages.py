@@ -160,12 +160,11 @@ def console_status(ctx: WebContext) -> dict[str, Any]:
     service = ctx.service()
     status = service.status()
     outbox = service.outbox.health()
-    recent = getattr(service, "recent_decisions", None)
     return {
         "lanes": status["lanes"],
         "devices": status["devices"],
         "uplink": service.uplink.state(),
         "outbox": {"depth": sum(outbox["depth"].values()), "oldest_age_s": outbox["oldest_age_s"]},
         "lists": status["rule_lists"],
-        "recent_decisions": recent() if callable(recent) else [],
+        "recent_decisions": service.recent_decisions(),
     }
