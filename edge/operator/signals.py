@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from drivers.alarm.output import AlarmOutputDevice
 from edge.operator.board import OperatorBoard
 from edge.records import PassengerMeasurement
+from edge.screening.envelope import ADVICE_PRESENCE_ONLY
 
 if TYPE_CHECKING:
     from edge.passengers import Passenger
@@ -43,6 +44,9 @@ class LaneSignals:
 
     def verdict(self, m: PassengerMeasurement, decided_mono: float) -> None:
         outcome = TEMPERATURE_OUTCOME.get(m.status, "recheck")
+        shown = outcome
+        if m.advice == ADVICE_PRESENCE_ONLY:  # a presence-only sensor: nothing to re-measure, nothing to signal
+            outcome, shown = "clear", "not_screened"
         self.verdicts += 1
         self._remember(m.track_id, outcome)
         if self.alarm is not None:
@@ -50,7 +54,7 @@ class LaneSignals:
         if self.board is not None:
             self.board.show(
                 self.lane_id,
-                outcome,
+                shown,
                 temperature_c=m.core_c if m.core_c is not None else None,
                 guidance=m.advice,
                 track_id=m.track_id,

@@ -16,6 +16,7 @@ OUTCOMES: dict[str, tuple[str, str]] = {
     "recheck": ("recheck", N_("Please measure again")),
     "clear": ("clear", N_("Temperature normal: please proceed")),
     "idle": ("idle", N_("Waiting for the next passenger")),
+    "not_screened": ("idle", N_("Please proceed")),
 }
 
 # The screener's guidance (edge/screening) → what the screen says.
