@@ -45,7 +45,9 @@ class LaneSignals:
     def verdict(self, m: PassengerMeasurement, decided_mono: float) -> None:
         outcome = TEMPERATURE_OUTCOME.get(m.status, "recheck")
         shown = outcome
-        if m.advice == ADVICE_PRESENCE_ONLY:  # a presence-only sensor: nothing to re-measure, nothing to signal
+        if (
+            m.advice == ADVICE_PRESENCE_ONLY
+        ):  # a presence-only sensor: nothing to re-measure, nothing to signal
             outcome, shown = "clear", "not_screened"
         self.verdicts += 1
         self._remember(m.track_id, outcome)
@@ -72,7 +74,7 @@ class LaneSignals:
                 if self.board is not None:
                     self.board.show(
                         self.lane_id,
-                        category,
+                        _shown(decision),
                         temperature_c=None,
                         guidance="",
                         track_id=None,
@@ -83,7 +85,9 @@ class LaneSignals:
         if shown is None or URGENCY.index(category) >= URGENCY.index(shown):
             return
         # Only while that passenger is still the one on screen: a later passenger's screen is theirs.
-        still_shown = self.board is None or self.board.update_outcome(self.lane_id, m.track_id, category)
+        still_shown = self.board is None or self.board.update_outcome(
+            self.lane_id, m.track_id, _shown(decision)
+        )
         if still_shown and self.alarm is not None:
             self.alarm.signal(category)
 
@@ -110,3 +114,12 @@ class LaneSignals:
 
     def status(self) -> dict[str, Any]:
         return {"verdicts": self.verdicts, "faults": list(self._faults)}
+
+
+def _shown(decision: Decision) -> str:
+    """What the screen says for a joined decision: a "recheck" asked for by the document alone (it failed its
+    checks) means scanning the document again, not measuring the temperature again."""
+    recheck_codes = {r.code for r in decision.reasons if r.category == "recheck"}
+    if decision.category == "recheck" and recheck_codes == {"invalid_document"}:
+        return "recheck_document"
+    return decision.category

@@ -14,6 +14,7 @@ OUTCOMES: dict[str, tuple[str, str]] = {
     "guide_to_service_point": ("wait", N_("Please go to the service point")),
     "hold": ("wait", N_("Please wait for staff")),
     "recheck": ("recheck", N_("Please measure again")),
+    "recheck_document": ("recheck", N_("Please scan your ID document again")),
     "clear": ("clear", N_("Temperature normal: please proceed")),
     "idle": ("idle", N_("Waiting for the next passenger")),
     "not_screened": ("idle", N_("Please proceed")),

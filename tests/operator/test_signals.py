@@ -88,3 +88,14 @@ def test_faults_switch_the_alarms_fault_pattern_but_not_for_the_alarm_itself() -
     ]
     s.faults(("alarm", "thermal"), 2.0)
     assert len(alarm.calls) == 2
+
+
+def test_a_document_that_failed_its_checks_asks_for_the_document_not_the_temperature() -> None:
+    s, alarm, board = signals()
+    m = measurement("normal", 3, core_c=36.6)
+    s.verdict(m, 1.0)
+    doc = IdDocument("cn_resident_id", number="990000200001020019", valid=False, failed_check="check_digit")
+    p = Passenger("lane-1", m, IdScan("lane-1.idscan0", 1.0, 1.0, doc))
+    s.decision(p, Decision("recheck", (Reason("invalid_document", "failed check: check_digit", "recheck"),)))
+    assert alarm.calls[-1] == ("signal", "recheck")
+    assert board.snapshot("lane-1", "zh_CN", now_mono=1.1)["headline"] == "请重新刷证件"
