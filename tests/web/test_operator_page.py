@@ -1,6 +1,7 @@
 """The lane's operator display in a real browser (headless Chromium), against the service on simulators:
 a febrile passenger's alarm appears in Chinese with the temperature, English is a click away, the operator
-acknowledges, and a hold shows only the neutral text. Screenshots go to test-artifacts/screenshots/."""
+acknowledges, a hold shows only the neutral text, and an unplugged camera shows as a lane fault.
+Screenshots go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -86,8 +87,11 @@ def test_febrile_alarm_in_chinese_then_english_then_acknowledged_and_a_hold_is_n
     assert browser.find("#temperature").text == ""
     browser.screenshot("hold-zh")
 
-    # The alerts still went out as usual: the page is a view, never a gate.
+    # Lane faults: the thermal camera unplugged shows on the page, in the viewer's language.
     rig.wait_scene_end()
+    rig.lanes[0].thermal.unplug()
+    browser.wait_for("#faults #fault-list", text="热成像仪未连接")
+    browser.screenshot("fault-zh")
 
 
 def test_acknowledge_only_from_the_page_itself(
