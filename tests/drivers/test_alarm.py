@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,8 +102,9 @@ def wait(predicate: Any, timeout_s: float = 5.0) -> bool:
 
 
 @pytest.fixture
-def relay() -> Iterator[LcusRelaySimulator]:
-    sim = LcusRelaySimulator().start()
+def relay(tmp_path: Path) -> Iterator[LcusRelaySimulator]:
+    # Behind a stable name, as udev gives one: a replug makes a new pty pair with another number.
+    sim = LcusRelaySimulator(tmp_path / "relay").start()
     try:
         yield sim
     finally:
