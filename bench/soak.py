@@ -86,6 +86,7 @@ P99_TARGET_MS = (
     250.0  # at the default passenger_gap_s (0.15 s); the target moves with the gap, a configured wait
 )
 DEFAULT_GAP_S = 0.15
+SHORT_DWELL_S = 0.4
 START_S = 3.0  # scene time of the first passenger: devices open and configure before it
 DRAIN_S = 4.0  # after the last passenger: time for the last alerts to arrive, within --minutes
 SAMPLE_EVERY_S = 1.0
@@ -898,8 +899,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the whole run (default 10)")
     parser.add_argument("--lanes", type=int, default=4)
     parser.add_argument("--rate", type=float, default=None,
-                        help="passengers per second per lane (default 2, or fewer when --dwell-s needs the room:"
-                        " a face-free gap of 0.25 s after the latest arrival phase)")  # fmt: skip
+                        help="passengers per second per lane (default 2 for a dwell up to 0.4 s; a longer dwell"
+                        " gets a 0.6 s face-free gap after the latest arrival phase)")  # fmt: skip
     parser.add_argument("--dwell-s", type=float, default=0.33,
                         help="how long each face is in view (the card lies on the reader 0.2 s less)")  # fmt: skip
     parser.add_argument("--phase-step-s", type=float, default=0.025,
@@ -927,8 +928,10 @@ def main(argv: list[str] | None = None) -> int:
                         + ", ".join(IRREGULAR) + " in turn; 0: none")  # fmt: skip
     args = parser.parse_args(argv)
     if args.rate is None:
-        # Room for a 0.6 s face-free gap after the latest arrival phase when the dwell is long.
-        args.rate = min(2.0, 1.0 / (args.dwell_s + 3 * args.phase_step_s + 0.6))
+        # 2 passengers/s for short dwells (the rush-hour scene); a long dwell gets room for a 0.6 s face-free
+        # gap after the latest arrival phase instead.
+        short = args.dwell_s <= SHORT_DWELL_S
+        args.rate = 2.0 if short else 1.0 / (args.dwell_s + 3 * args.phase_step_s + 0.6)
     if args.passenger_gap_s is None:
         free_gap_s = 1.0 / args.rate - args.dwell_s - 3 * args.phase_step_s
         args.passenger_gap_s = DEFAULT_GAP_S if free_gap_s < 0.55 else 0.35
