@@ -12,6 +12,10 @@ from typing import Any
 
 from edge.contract.kinds import header, utc_iso
 
+# The schema's bound on `reasons[].detail`: a longer text (a screener's fault message carrying numbers) is cut,
+# never allowed to make the alert invalid.
+REASON_DETAIL_MAX = 300
+
 
 @dataclass(frozen=True)
 class AlertTemperature:
@@ -52,7 +56,7 @@ def build_alert_payload(
         "time_utc": utc_iso(t_wall),
         "monotonic_s": round(t_mono, 3),
         "category": category,
-        "reasons": [{"code": code, "detail": detail} for code, detail in reasons],
+        "reasons": [{"code": code, "detail": detail[:REASON_DETAIL_MAX]} for code, detail in reasons],
         "temperature": None if temperature is None else temperature.as_json(),
         "identity": identity,
     }

@@ -92,3 +92,12 @@ def test_anonymous_passenger_has_no_identity() -> None:
     payload = build_alert("bj-south", "gate-03", passenger(with_scan=False), DECISION, PrivacySettings(), KEY)
     validate("alert", stamped(payload))
     assert payload["identity"] is None and payload["temperature"]["status"] == "elevated"
+
+
+def test_a_reason_longer_than_the_schema_allows_is_cut_not_made_invalid() -> None:
+    long_reason = Reason("indeterminate", "blackbody offset " + "0.123 " * 100, "recheck")
+    payload = build_alert(
+        "bj-south", "gate-03", passenger(), Decision("recheck", (long_reason,)), PrivacySettings(), KEY
+    )
+    validate("alert", stamped(payload))
+    assert payload["reasons"][0]["detail"].startswith("blackbody offset 0.123")
