@@ -29,7 +29,7 @@ TEMPERATURE_OUTCOME = {
 }
 # Most urgent first, as edge.rules.CATEGORIES.
 URGENCY = ("hold", "medical_referral", "guide_to_service_point", "recheck", "clear")
-FAULT_EVERY_S = 0.5
+FAULT_ALARM_AFTER_S = 3.0
 
 
 class LaneSignals:
@@ -40,7 +40,8 @@ class LaneSignals:
         self.verdicts = 0
         self._outcome_of_track: dict[int, str] = {}
         self._faults: tuple[str, ...] = ()
-        self._faults_checked_mono = 0.0
+        self._fault_since: float | None = None
+        self._fault_signalled = False
 
     def verdict(self, m: PassengerMeasurement, decided_mono: float) -> None:
         outcome = TEMPERATURE_OUTCOME.get(m.status, "recheck")
@@ -92,16 +93,25 @@ class LaneSignals:
             self.alarm.signal(category)
 
     def faults(self, lane_faults: tuple[str, ...], now_mono: float) -> None:
-        if now_mono - self._faults_checked_mono < FAULT_EVERY_S and lane_faults == self._faults:
-            return
-        self._faults_checked_mono = now_mono
-        if lane_faults == self._faults:
-            return
-        self._faults = lane_faults
-        if self.alarm is not None:
-            self.alarm.set_fault(any(f != "alarm" for f in lane_faults))
-        if self.board is not None:
-            self.board.set_faults(self.lane_id, lane_faults)
+        """The display lists faults as they change; the alarm's fault pattern waits until a fault has lasted
+        FAULT_ALARM_AFTER_S, so a device still opening at start-up or replugged within seconds clicks no relay.
+        The alarm's own failure is listed but never signalled on the alarm."""
+        if lane_faults != self._faults:
+            self._faults = lane_faults
+            if self.board is not None:
+                self.board.set_faults(self.lane_id, lane_faults)
+            if not any(f != "alarm" for f in lane_faults):
+                self._fault_since = None
+                if self._fault_signalled and self.alarm is not None:
+                    self.alarm.set_fault(False)
+                self._fault_signalled = False
+            elif self._fault_since is None:
+                self._fault_since = now_mono
+        since = self._fault_since
+        if since is not None and not self._fault_signalled and now_mono - since >= FAULT_ALARM_AFTER_S:
+            self._fault_signalled = True
+            if self.alarm is not None:
+                self.alarm.set_fault(True)
 
     def acknowledge(self) -> None:
         if self.alarm is not None:

@@ -76,18 +76,25 @@ def test_the_joined_decision_raises_the_outcome_only_when_more_urgent() -> None:
     assert alarm.calls[-1] == ("signal", "medical_referral") and len(alarm.calls) == 3, "not signalled twice"
 
 
-def test_faults_switch_the_alarms_fault_pattern_but_not_for_the_alarm_itself() -> None:
+def test_faults_show_at_once_and_switch_the_alarm_only_once_they_last() -> None:
     s, alarm, board = signals()
     s.faults(("alarm",), 0.0)
-    assert alarm.calls == [("fault", False)]
+    assert board.snapshot("lane-1", "en")["faults"] == ["Alarm lamp not working"]
     s.faults(("alarm", "thermal"), 1.0)
-    assert alarm.calls[-1] == ("fault", True)
     assert board.snapshot("lane-1", "en")["faults"] == [
         "Alarm lamp not working",
         "Thermal camera not connected",
     ]
-    s.faults(("alarm", "thermal"), 2.0)
-    assert len(alarm.calls) == 2
+    s.faults(("alarm", "thermal"), 3.9)
+    assert alarm.calls == [], "a camera still opening (or replugged within seconds) clicks no relay"
+    s.faults(("alarm", "thermal"), 4.0)
+    assert alarm.calls == [("fault", True)]
+    s.faults(("alarm", "thermal"), 5.0)
+    s.faults(("alarm",), 6.0)
+    assert alarm.calls == [("fault", True), ("fault", False)]
+    s.faults(("thermal",), 7.0)
+    s.faults((), 8.0)  # a short outage: shown on the page, never on the alarm
+    assert len(alarm.calls) == 2 and board.snapshot("lane-1", "en")["faults"] == []
 
 
 def test_a_document_that_failed_its_checks_asks_for_the_document_not_the_temperature() -> None:
