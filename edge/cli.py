@@ -16,6 +16,7 @@ log = logging.getLogger("edge.cli")
 # Rooms that add their own sub-commands through `register(subparsers)`.
 _COMMAND_MODULES: tuple[str, ...] = (
     "drivers.technician_cli",
+    "drivers.alarm.alarm_cli",
     "edge.screening.model_cli",
     "edge.outbox_cli",
     "edge.watch",

@@ -3,6 +3,7 @@ a real pseudo-terminal (every outcome's pattern, unplug and replug), and GPIO on
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -214,3 +215,27 @@ def test_gpio_alarm_drives_the_configured_lines_and_degrades_alone_when_they_fai
         assert "No such" in (device.status()["last_error"] or "")
         lines.fail = False
         assert wait(lambda: device.status()["state"] == "connected")
+
+
+def test_alarm_test_command_walks_an_outcome_on_the_relay_and_leaves_it_off(
+    relay: LcusRelaySimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge.cli import main
+
+    t = time.monotonic()
+    code = main(["alarm-test", "lcus_relay", relay.port, "--outcome", "medical_referral", "--seconds", "0.6"])
+    assert code == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["outcome"] == "medical_referral" and line["outputs"] == {"1": True, "2": False, "3": True}
+    assert relay.wait_for(1, False, 2.0) and relay.wait_for(3, False, 2.0)  # everything off at the end
+    assert True in [on for _t, on in relay.history(1, since=t)]
+
+
+def test_alarm_test_command_says_why_when_the_board_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge.cli import main
+
+    assert main(["alarm-test", "lcus_relay", str(tmp_path / "no-such-port"), "--seconds", "0.1"]) == 1
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["state"] in ("reconnecting", "failed") and "no-such-port" in out["last_error"]
