@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.calibration.number_rows import parse_number_rows
+
 MIN_PAIRS = 10
 MAX_PAIRS = 10_000
 MAX_ABS_OFFSET_C = 3.0  # the setting's own bound: a larger bias is a broken camera, not a calibration
@@ -62,24 +64,15 @@ def read_readings(path: Path) -> np.ndarray:
 
 def parse_readings(text: str, source: str) -> np.ndarray:
     """CSV lines `appliance_c, clinical_c` (a header line and # comments allowed)."""
-    rows: list[list[float]] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        fields = [f.strip() for f in line.split(",")]
-        try:
-            values = [float(f) for f in fields]
-        except ValueError:
-            if not rows and number == 1:
-                continue
-            raise ValueError(f"{source}:{number}: expected two numbers, got {line!r}") from None
-        if len(values) != 2 or not all(math.isfinite(v) and 25.0 <= v <= 45.0 for v in values):
-            raise ValueError(f"{source}:{number}: expected two temperatures in 25–45 °C, got {line!r}")
-        rows.append(values)
-        if len(rows) > MAX_PAIRS:
-            raise ValueError(f"{source}: more than {MAX_PAIRS} readings")
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+    return parse_number_rows(
+        text,
+        source,
+        2,
+        "readings",
+        MAX_PAIRS,
+        lambda row: all(math.isfinite(v) and 25.0 <= v <= 45.0 for v in row),
+        "temperatures in 25–45 °C",
+    )
 
 
 def calibrate_offset(readings: np.ndarray) -> OffsetResult:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.calibration.number_rows import parse_number_rows
 from edge.screening.registration import fit_homography, map_points
 
 DEFAULT_MAX_RESIDUAL_PX = 1.0
@@ -42,24 +43,7 @@ def read_pairs(path: Path) -> np.ndarray:
 
 def parse_pairs(text: str, source: str) -> np.ndarray:
     """CSV lines `visible_x, visible_y, thermal_x, thermal_y` (a header line and # comments allowed)."""
-    rows: list[list[float]] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        fields = [f.strip() for f in line.split(",")]
-        try:
-            values = [float(f) for f in fields]
-        except ValueError:
-            if not rows and number == 1:
-                continue  # header
-            raise ValueError(f"{source}:{number}: expected four numbers, got {line!r}") from None
-        if len(values) != 4 or not all(np.isfinite(values)):
-            raise ValueError(f"{source}:{number}: expected four finite numbers, got {line!r}")
-        rows.append(values)
-        if len(rows) > MAX_PAIRS:
-            raise ValueError(f"{source}: more than {MAX_PAIRS} point pairs")
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+    return parse_number_rows(text, source, 4, "point pairs", MAX_PAIRS)
 
 
 def calibrate_registration(
