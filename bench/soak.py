@@ -65,10 +65,11 @@ from edge.config import load_config
 from edge.flows import LEARN_SAMPLES
 from edge.lane import Lane
 from edge.local_broker import LocalBroker
+from edge.outbox import Outbox
 from edge.passengers import Passenger
 from edge.privacy import Pseudonymiser
+from edge.records import PassengerMeasurement
 from edge.rules import Decision
-from edge.screening.pipeline import PassengerMeasurement
 from edge.service import Service
 from edge.simulation import (
     IRREGULAR,
@@ -273,10 +274,11 @@ class Instruments:
 
     def __init__(self, records: list[LaneRecord], stall_s: float = 0.0, stall_every: int = 0) -> None:
         self.records = records
-        # Fault injection: every Nth alert, the lane worker waits stall_s before its commit, as it would
+        # Fault injection: every Nth commit of the outbox's writer waits stall_s inside its transaction, as
         # behind a slow fsync (the disk of this VM has stalled single commits for 0.3-2 s).
         self.stall_s, self.stall_every = stall_s, stall_every
-        self.alerts_decided = 0
+        self.commits = 0
+        self.stalls = 0
         self.lane_of_id = {f"lane-{k + 1}": k for k in range(len(records))}
         self.unmatched_measurements = np.zeros(len(records), dtype=np.int64)
         self.unmatched_scans = np.zeros(len(records), dtype=np.int64)
@@ -327,10 +329,6 @@ class Instruments:
                     record.screened[i] += 1
                     record.times[i, 1] = m.t_last_mono
                     record.times[i, 2] = decided
-            if decision.category != "clear" and self.stall_every:
-                self.alerts_decided += 1
-                if self.alerts_decided % self.stall_every == 0:
-                    time.sleep(self.stall_s)
             service_sink(p, decision)
             committed = time.monotonic()
             if i is not None and m is not None:
@@ -339,6 +337,19 @@ class Instruments:
                 self.last_commit[k] = (committed, committed - decided)
 
         lane.sink = sink
+
+    def stall_commits(self, outbox: Outbox) -> None:
+        """Inject the stall inside the outbox's commit, where a slow disk bites."""
+        if not self.stall_every:
+            return
+
+        def commit_hook() -> None:
+            self.commits += 1
+            if self.commits % self.stall_every == 0:
+                self.stalls += 1
+                time.sleep(self.stall_s)
+
+        outbox.commit_hook = commit_hook
 
     def _check_measurement(
         self, k: int, record: LaneRecord, m: PassengerMeasurement, card_index: int | None, decided: float
@@ -572,6 +583,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         topic = f"{config.broker.topic_prefix}/{config.site_id}/{config.device_id}/alert"
         central = Central(broker.port, topic, protocol, instruments)
         service = Service(config)
+        instruments.stall_commits(service.outbox)
         for k, lane_runtime in enumerate(service.lanes):
             instruments.wrap_sink(lane_runtime)
             verdict_clock.wrap(k, lane_runtime)
@@ -803,8 +815,8 @@ def summarise(
     if args.irregular_every:
         print(f"  1 in {args.irregular_every} (of the others) irregular: {', '.join(IRREGULAR)} in turn")
     if args.commit_stall_s > 0:
-        print(f"  injected: the lane worker waits {args.commit_stall_s} s before every {args.commit_stall_every}th"
-              " alert commit")  # fmt: skip
+        print(f"  injected: every {args.commit_stall_every}th outbox commit waits {args.commit_stall_s} s inside"
+              f" its transaction ({instruments.stalls} stalls)")  # fmt: skip
     print("\npassengers")
     row("scripted", scripted)
     row("anonymous (no card)", anonymous)
@@ -890,6 +902,8 @@ def summarise(
         "latency_samples": len(latency),
         "stage_p99_ms": {k.split(" (")[0]: round(percentile_ms(v, 99), 1) for k, v in stages.items()},
         "verdict": verdicts,
+        "verdict_p99_ms": verdicts["last_frame_to_verdict_ms"]["p99"],
+        "commit_stalls": instruments.stalls,
         "ok": all(checks.values()),
     }
 

@@ -40,6 +40,7 @@ class VerdictClock:
         self.first_face = np.full(shape, np.nan)
         self.leave = np.full(shape, np.nan)
         self.verdict = np.full(shape, np.nan)
+        self.last_frame = np.full(shape, np.nan)  # the last face frame the verdict rests on
         self.page = np.full(shape, np.nan)
         self.verdicts = np.zeros(shape, dtype=np.int32)
         self.stray = np.zeros(lanes, dtype=np.int64)
@@ -77,6 +78,7 @@ class VerdictClock:
                     self.verdicts[k, i] += 1
                     if math.isnan(self.verdict[k, i]):
                         self.verdict[k, i] = decided_mono
+                        self.last_frame[k, i] = m.t_last_mono
             hand_over(m, decided_mono)
 
         lane.signals.verdict = verdict  # type: ignore[method-assign]
@@ -92,6 +94,8 @@ class VerdictClock:
         faces = self.has_face & ~np.isnan(self.first_face)
         decided = faces & ~np.isnan(self.verdict)
         first_to_verdict = (self.verdict - self.first_face)[decided]
+        # Last face frame → verdict: the screening's own latency, before any card-join wait or disk commit.
+        last_to_verdict = (self.verdict - self.last_frame)[decided]
         on_page = decided & ~np.isnan(self.page)
         verdict_to_page = (self.page - self.verdict)[on_page]
         in_view = (self.verdict < self.leave)[decided]
@@ -110,6 +114,7 @@ class VerdictClock:
             "in_view_share": round(share, 4),
             "in_view_target_applies": applies,
             "first_seen_to_verdict_ms": {q: ms(first_to_verdict, p) for q, p in (("p50", 50), ("p99", 99))},
+            "last_frame_to_verdict_ms": {q: ms(last_to_verdict, p) for q, p in (("p50", 50), ("p99", 99))},
             "verdict_to_page_ms": {
                 q: ms(verdict_to_page, p) for q, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
             },

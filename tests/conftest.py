@@ -1,7 +1,11 @@
-"""Fixtures shared by every test room: a real Mosquitto broker on a free loopback port, headless Chromium."""
+"""Fixtures shared by every test room: a real Mosquitto broker on a free loopback port, headless Chromium,
+and the check that no test leaves a thread or a process behind."""
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -52,3 +56,57 @@ def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
         yield session
     finally:
         session.close()
+
+
+# ---- nothing left behind ------------------------------------------------------------------------------------
+LEFTOVER_GRACE_S = 5.0  # threads and processes told to stop get this long to finish
+
+
+def _descendants() -> dict[int, str]:
+    """Live (non-zombie) descendants of this process: {pid: command name}, read from /proc."""
+    parents: dict[int, tuple[int, str, str]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        state, ppid = stat[stat.rfind(")") + 2 :].split()[:2]
+        parents[int(entry)] = (int(ppid), state, name)
+    found: dict[int, str] = {}
+    frontier = [os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, state, name) in parents.items():
+            if ppid == parent and pid not in found:
+                frontier.append(pid)
+                if state != "Z":
+                    found[pid] = name
+    return found
+
+
+def _leftovers(threads_before: set[threading.Thread], processes_before: set[int]) -> list[str]:
+    threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+    processes = {pid: name for pid, name in _descendants().items() if pid not in processes_before}
+    return [f"thread {t.name!r}" for t in threads] + [
+        f"process {pid} ({name})" for pid, name in processes.items()
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that leaves threads or processes running. Session- and module-wide fixtures (brokers,
+    clusters, browsers) are set up before this one, so what they keep running is part of the baseline."""
+    threads_before = set(threading.enumerate())
+    processes_before = set(_descendants())
+    yield
+    deadline = time.monotonic() + LEFTOVER_GRACE_S
+    left = _leftovers(threads_before, processes_before)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = _leftovers(threads_before, processes_before)
+    if left:
+        pytest.fail(f"{request.node.nodeid} left running: {', '.join(sorted(left))}", pytrace=False)
