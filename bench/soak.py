@@ -48,7 +48,6 @@ import math
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,11 +55,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.verdicts import PageWatcher, VerdictClock, print_report
+from edge.central import CentralSubscriber
 from edge.config import load_config
 from edge.flows import LEARN_SAMPLES
 from edge.lane import Lane
@@ -422,26 +421,15 @@ class Central:
 
     def __init__(self, port: int, topic: str, protocol: str, instruments: Instruments) -> None:
         self.instruments = instruments
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id="soak-central",
-            protocol=mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311,
+        self.subscriber = CentralSubscriber(
+            port, topic, self._on_message, client_id="soak-central", protocol=protocol
         )
-        self.client.on_message = self._on_message
-        self.subscribed = threading.Event()
-        self.client.on_subscribe = lambda *_: self.subscribed.set()
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe(topic, qos=1)
-        self.client.loop_start()
-        if not self.subscribed.wait(10.0):
-            raise RuntimeError("the subscriber got no SUBACK within 10 s")
 
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self.instruments.on_alert(msg.payload, time.monotonic())
+    def _on_message(self, _topic: str, payload: bytes, _retained: bool) -> None:
+        self.instruments.on_alert(payload, time.monotonic())
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        self.subscriber.close()
 
 
 class Sampler:
@@ -503,6 +491,89 @@ def queue_report(samples: np.ndarray, columns: list[str], warm_end_mono: float) 
     return out
 
 
+def build_lanes(
+    args: argparse.Namespace, count: int, spacing_s: float, work: Path, clock: Any, t0: float
+) -> tuple[list[LaneRecord], list[SimulatedLane], VerdictClock]:
+    """Each lane's scene, its simulators (started) and the instruments' per-passenger arrays."""
+    records: list[LaneRecord] = []
+    lanes: list[SimulatedLane] = []
+    verdict_clock = VerdictClock(args.lanes, count)
+    for k in range(args.lanes):
+        passengers = lane_scene(args, count, spacing_s, lane=k + 1)
+        times = np.full((count, len(STAGES)), np.nan)
+        record = LaneRecord(
+            passengers,
+            {p.id_number: p.index for p in passengers},
+            times,
+            np.zeros(count, dtype=np.int32),
+            np.zeros(count, dtype=np.int32),
+            np.zeros(count, dtype=np.int8),
+            np.zeros(count, dtype=np.int8),
+            [None] * count,
+            ambiguous=np.zeros(count, dtype=np.int8),
+        )
+        lane = SimulatedLane(f"lane-{k + 1}", passengers, work, clock, *configured_flow(args))
+        # Replace the scene before the simulators start: the thermal simulator looks it up per frame.
+        record.renderer = lane.scene = RecordingRenderer(passengers, START_S, spacing_s, t0, times[:, 0])
+        verdict_clock.track(k, record.renderer, [t0 + p.leave_s for p in passengers])
+        records.append(record)
+        lanes.append(lane.start())
+    return records, lanes, verdict_clock
+
+
+def count_expected_alerts(
+    records: list[LaneRecord], config: Any, pseudonymiser: Pseudonymiser, instruments: Instruments
+) -> int:
+    """Which passengers must raise which alert, keyed by their pseudonym as the alert carries it."""
+    alerts_expected = 0
+    for k, record in enumerate(records):
+        expected = expected_alerts(
+            record.passengers, config.screening.threshold_c, config.screening.skin_to_core_offset_c
+        )
+        for number, category in expected.items():
+            i = record.index_of_number[number]
+            record.expected_category[i] = category
+            instruments.by_hmac[pseudonymiser.pseudonymise(number)] = (k, i)
+        alerts_expected += len(expected)
+    return alerts_expected
+
+
+def drive(
+    service: Service,
+    lanes: list[SimulatedLane],
+    records: list[LaneRecord],
+    sampler: Sampler,
+    deadline: float,
+    scene_end_mono: float,
+    alerts_expected: int,
+    warm_end_mono: float,
+) -> tuple[int | None, float | None, float]:
+    """Let the scene play, sampling once a second, until every alert arrived or time is up; returns the RSS
+    and CPU time at the end of the warm-up, and when it ended."""
+    cpu_at_warm: float | None = None
+    rss_at_warm_kb: int | None = None
+    next_sample = time.monotonic()
+    while True:
+        now = time.monotonic()
+        received = sum(int(r.alerts_received.sum()) for r in records)
+        if now >= deadline or (now > scene_end_mono + 1.0 and received >= alerts_expected):
+            return rss_at_warm_kb, cpu_at_warm, warm_end_mono
+        if now >= next_sample:
+            next_sample += SAMPLE_EVERY_S
+            service.tick()  # what the supervisor does every 0.5 s: statistics, rule-list file
+            for lane in lanes:
+                # The simulator logs every command it served; that log is the harness's, not the
+                # service's memory, and would otherwise grow for the whole run.
+                lane.reader.commands.clear()
+                lane.thermal.commands.clear()
+            sampler.sample()
+            if rss_at_warm_kb is None and now >= warm_end_mono:
+                rss_at_warm_kb = rss_kb()
+                cpu_at_warm = sum(os.times()[:2])
+                warm_end_mono = now
+        time.sleep(max(0.0, min(0.5, next_sample - time.monotonic())))
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     bench_start = time.monotonic()
     run_s = args.minutes * 60.0
@@ -526,29 +597,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"--minutes {args.minutes} leaves room for only {count} passengers per lane")
         clock = lambda: time.monotonic() - t0  # noqa: E731 - the scene's clock, shared by every simulator
 
-        records: list[LaneRecord] = []
-        lanes: list[SimulatedLane] = []
-        verdict_clock = VerdictClock(args.lanes, count)
-        for k in range(args.lanes):
-            passengers = lane_scene(args, count, spacing_s, lane=k + 1)
-            times = np.full((count, len(STAGES)), np.nan)
-            record = LaneRecord(
-                passengers,
-                {p.id_number: p.index for p in passengers},
-                times,
-                np.zeros(count, dtype=np.int32),
-                np.zeros(count, dtype=np.int32),
-                np.zeros(count, dtype=np.int8),
-                np.zeros(count, dtype=np.int8),
-                [None] * count,
-                ambiguous=np.zeros(count, dtype=np.int8),
-            )
-            lane = SimulatedLane(f"lane-{k + 1}", passengers, work, clock, *configured_flow(args))
-            # Replace the scene before the simulators start: the thermal simulator looks it up per frame.
-            record.renderer = lane.scene = RecordingRenderer(passengers, START_S, spacing_s, t0, times[:, 0])
-            verdict_clock.track(k, record.renderer, [t0 + p.leave_s for p in passengers])
-            records.append(record)
-            lanes.append(lane.start())
+        records, lanes, verdict_clock = build_lanes(args, count, spacing_s, work, clock, t0)
 
         config_path = work / "checkpoint-edge.toml"
         state_tmp = (
@@ -569,16 +618,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         instruments = Instruments(
             records, args.commit_stall_s, args.commit_stall_every if args.commit_stall_s > 0 else 0
         )
-        alerts_expected = 0
-        for k, record in enumerate(records):
-            expected = expected_alerts(
-                record.passengers, config.screening.threshold_c, config.screening.skin_to_core_offset_c
-            )
-            for number, category in expected.items():
-                i = record.index_of_number[number]
-                record.expected_category[i] = category
-                instruments.by_hmac[pseudonymiser.pseudonymise(number)] = (k, i)
-            alerts_expected += len(expected)
+        alerts_expected = count_expected_alerts(records, config, pseudonymiser, instruments)
 
         topic = f"{config.broker.topic_prefix}/{config.site_id}/{config.device_id}/alert"
         central = Central(broker.port, topic, protocol, instruments)
@@ -597,29 +637,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         scene_end_mono = t0 + records[0].passengers[-1].leave_s
         warm_end_mono = bench_start + warm_s
-        cpu_at_warm: float | None = None
-        rss_at_warm_kb: int | None = None
         try:
-            next_sample = time.monotonic()
-            while True:
-                now = time.monotonic()
-                received = sum(int(r.alerts_received.sum()) for r in records)
-                if now >= deadline or (now > scene_end_mono + 1.0 and received >= alerts_expected):
-                    break
-                if now >= next_sample:
-                    next_sample += SAMPLE_EVERY_S
-                    service.tick()  # what the supervisor does every 0.5 s: statistics, rule-list file
-                    for lane in lanes:
-                        # The simulator logs every command it served; that log is the harness's, not the
-                        # service's memory, and would otherwise grow for the whole run.
-                        lane.reader.commands.clear()
-                        lane.thermal.commands.clear()
-                    sampler.sample()
-                    if rss_at_warm_kb is None and now >= warm_end_mono:
-                        rss_at_warm_kb = rss_kb()
-                        cpu_at_warm = sum(os.times()[:2])
-                        warm_end_mono = now
-                time.sleep(max(0.0, min(0.5, next_sample - time.monotonic())))
+            rss_at_warm_kb, cpu_at_warm, warm_end_mono = drive(
+                service, lanes, records, sampler, deadline, scene_end_mono, alerts_expected, warm_end_mono
+            )
             sampler.sample()
             end_mono = time.monotonic()
             rss_end_kb = rss_kb()

@@ -16,10 +16,22 @@ import time
 from abc import ABC, abstractmethod
 from collections import Counter, deque
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, Protocol
 
 from drivers.items import IdDocument, IdScan, ParsedItem, Rejected, ThermalFrame, ThermalImage, VisibleFrame
 from drivers.transport import Backoff, DeviceGone, SerialLink, monotonic_now
+
+
+class DeviceState(StrEnum):
+    """A device thread's state, as `status()["state"]`, the lane's health and the status message show it."""
+
+    CONNECTING = "connecting"  # first attempt since start
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"  # lost; retrying with backoff
+    FAILED = "failed"  # a permanent fault (wrong mode, bad settings): retried slowly, needs a technician
+    STOPPED = "stopped"
+
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +46,7 @@ class Device(ABC):
 
     def __init__(self, device_id: str) -> None:
         self.device_id = device_id
-        self.state = "connecting"
+        self.state: DeviceState = DeviceState.CONNECTING
         self.state_since_wall = time.time()
         self.last_error: str | None = None
         self.last_rejected: str | None = None
@@ -43,7 +55,6 @@ class Device(ABC):
         self.rejected: Counter[str] = Counter()  # parser refusals by reason
         self.errors: Counter[str] = Counter()  # link/device failures by kind
         self.invalid: Counter[str] = Counter()  # scans handed up as invalid, by failing check
-        self.last_progress_mono = time.monotonic()
         # Updated on every loop turn, items or not: the supervisor's evidence that this thread is not hung.
         self.last_loop_mono = time.monotonic()
         self._rate_window: deque[float] = deque()
@@ -88,14 +99,14 @@ class Device(ABC):
 
     def state_summary(self) -> str:
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.state_since_wall))
-        if self.state in ("reconnecting", "failed"):
+        if self.state in (DeviceState.RECONNECTING, DeviceState.FAILED):
             return f"{self.state} since {since}: {self.last_error}"
         return f"{self.state} since {since}"
 
     def _record_failure(self, kind: str, message: str, permanent: bool, outage_since: float | None) -> float:
         """Count a failure and report it; an outage is logged once, when it starts, not on every retry."""
         self._count(self.errors, kind)
-        self._set_state("failed" if permanent else "reconnecting", message)
+        self._set_state(DeviceState.FAILED if permanent else DeviceState.RECONNECTING, message)
         if outage_since is not None:
             return outage_since
         self.outages += 1
@@ -105,7 +116,7 @@ class Device(ABC):
             log.warning("device %s unavailable: %s; retrying", self.device_id, message)
         return time.monotonic()
 
-    def _set_state(self, state: str, error: str | None = None) -> None:
+    def _set_state(self, state: DeviceState, error: str | None = None) -> None:
         if state != self.state:
             self.state, self.state_since_wall = state, time.time()
         if error is not None:
@@ -115,7 +126,6 @@ class Device(ABC):
         now = time.monotonic()
         with self._lock:
             self.items_total += 1
-            self.last_progress_mono = now
             self._rate_window.append(now)
             while self._rate_window and now - self._rate_window[0] > RATE_WINDOW_S:
                 self._rate_window.popleft()
@@ -163,7 +173,7 @@ class SerialDevice(Device):
             try:
                 self.link.open()
                 self.initialise()
-                self._set_state("connected")
+                self._set_state(DeviceState.CONNECTED)
                 if outage_since is not None:
                     # The outage already has its one line; its end is visible in status() and at DEBUG.
                     log.debug(
@@ -191,7 +201,7 @@ class SerialDevice(Device):
             if not stop.is_set():
                 self.last_loop_mono = time.monotonic()
                 stop.wait(self.backoff.ceiling_s if permanent else self.backoff.next_delay_s())
-        self._set_state("stopped")
+        self._set_state(DeviceState.STOPPED)
 
 
 def _error_kind(message: str) -> str:
@@ -354,8 +364,8 @@ class CaptureDevice(Device):
                         continue
                     failed_reads = 0
                     item = self.to_item(frame, *monotonic_now())
-                    if self.state != "connected":
-                        self._set_state("connected")
+                    if self.state != DeviceState.CONNECTED:
+                        self._set_state(DeviceState.CONNECTED)
                         outage_since = None
                         self.backoff.reset()
                     self._count_item()
@@ -373,4 +383,4 @@ class CaptureDevice(Device):
                     capture.release()
             if not stop.is_set():
                 stop.wait(self.backoff.ceiling_s if permanent else self.backoff.next_delay_s())
-        self._set_state("stopped")
+        self._set_state(DeviceState.STOPPED)

@@ -88,10 +88,6 @@ class SerialLink:
         self.port, self.baudrate, self.read_timeout_s = port, baudrate, read_timeout_s
         self._serial: serial.SerialBase | None = None
 
-    @property
-    def is_open(self) -> bool:
-        return self._serial is not None
-
     def open(self) -> None:
         kwargs: dict[str, object] = {"baudrate": self.baudrate, "timeout": self.read_timeout_s}
         if "://" not in self.port:

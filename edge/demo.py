@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
+from edge.central import CentralSubscriber
 from edge.config import AppConfig, load_config
 from edge.local_broker import LocalBroker
 from edge.privacy import Pseudonymiser
@@ -28,22 +27,18 @@ from edge.simulation import SimulatedLane, appliance_config, expected_alerts, sc
 from edge.web.auth import write_credential_file
 
 
-class CentralSubscriber:
-    """Stands in for the station's coordination system: subscribes to every alert of the site."""
+class DemoCentral:
+    """Stands in for the station's coordination system: prints every alert of the site as it arrives."""
 
-    def __init__(self, port: int, topic: str, protocol: mqtt.MQTTProtocolVersion) -> None:
+    def __init__(self, port: int, topic: str, protocol: str) -> None:
         self.alerts: list[dict[str, Any]] = []
         self.arrived = threading.Condition()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id="demo-central", protocol=protocol
+        self.subscriber = CentralSubscriber(
+            port, topic, self._on_message, client_id="demo-central", protocol=protocol
         )
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe(topic, qos=1)
-        self.client.loop_start()
 
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        alert = json.loads(msg.payload)
+    def _on_message(self, _topic: str, payload: bytes, _retained: bool) -> None:
+        alert = json.loads(payload)
         with self.arrived:
             self.alerts.append(alert)
             self.arrived.notify_all()
@@ -63,8 +58,7 @@ class CentralSubscriber:
                 self.arrived.wait(max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        self.subscriber.close()
 
 
 def _web_urls(service: Service, password: str) -> list[str]:
@@ -102,7 +96,7 @@ def _hold(hold_s: float, urls: list[str]) -> None:
         print("interrupted: stopping", flush=True)
 
 
-def _walk_scene(passengers: list[Any], clock: Any, central: CentralSubscriber) -> None:
+def _walk_scene(passengers: list[Any], clock: Any, central: DemoCentral) -> None:
     """Wait for the scripted scene to end, saying every 5 s how far it is: never silent for long."""
     scene_end_s = passengers[-1].leave_s
     next_progress_s = 5.0
@@ -148,7 +142,7 @@ def run_demo(passenger_count: int = 20, hold_s: float = 0.0) -> int:
         print(f"thermal sensor (GY-MCU90640 simulator): {lane.thermal.port}")
         print(f"ID card reader (SAM simulator): {lane.reader.port}")
         topic = f"{config.broker.topic_prefix}/{config.site_id}/{config.device_id}/alert"
-        central = CentralSubscriber(broker.port, topic, mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311)
+        central = DemoCentral(broker.port, topic, protocol)
         running.callback(central.close)
         service = Service(config)
         service.start()
@@ -170,7 +164,7 @@ def run_demo(passenger_count: int = 20, hold_s: float = 0.0) -> int:
 def _summary(
     passengers: list[Any],
     service: Service,
-    central: CentralSubscriber,
+    central: DemoCentral,
     expected_by_hmac: dict[str, str],
     unacknowledged: int,
 ) -> bool:

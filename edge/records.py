@@ -7,10 +7,31 @@ config check) need not import the screening pipeline, OpenCV and onnxruntime for
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+class TemperatureStatus(StrEnum):
+    """The screening's temperature verdict for one passenger (`alert.temperature.status`)."""
+
+    NORMAL = "normal"
+    ELEVATED = "elevated"
+    INDETERMINATE = "indeterminate"
+    RECHECK = "recheck"
+
+
+class Category(StrEnum):
+    """A passenger's outcome (`alert.category`), most urgent first: the outcome is the most urgent category
+    any reason asks for. `clear` is never published, only counted."""
+
+    HOLD = "hold"
+    MEDICAL_REFERRAL = "medical_referral"
+    GUIDE_TO_SERVICE_POINT = "guide_to_service_point"
+    RECHECK = "recheck"
+    CLEAR = "clear"
 
 
 @dataclass(frozen=True)
@@ -22,7 +43,7 @@ class PassengerMeasurement:
     skin_c: float | None
     core_c: float | None
     ambient_c: float | None
-    status: str  # "normal" | "elevated" | "indeterminate" | "recheck"
+    status: TemperatureStatus
     reasons: tuple[str, ...]
     threshold_c: float
     snapshot: np.ndarray | None = field(default=None, repr=False, compare=False)

@@ -12,11 +12,11 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from drivers.items import IdDocument
-from edge.records import PassengerMeasurement
+from edge.records import Category, PassengerMeasurement
 from edge.strict import StrictModel
 
 # Most urgent first: the outcome is the most urgent category any reason asks for.
-CATEGORIES = ("hold", "medical_referral", "guide_to_service_point", "recheck", "clear")
+CATEGORIES: tuple[str, ...] = tuple(Category)
 
 
 class KeyRegion(StrictModel):

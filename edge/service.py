@@ -58,7 +58,6 @@ class Service:
         self.outbox = Outbox(
             Path(config.storage.state_dir) / "outbox.sqlite3", config.storage.outbox_max_mb << 20
         )
-        self.totals: Counter[str] = Counter()
         self.supervisor_errors = 0  # housekeeping faults the supervisor survived (see Supervisor.run)
         # (lane id, category) → alerts committed to the outbox: /metrics' checkpoint_edge_alerts_total.
         self.alerts_committed: Counter[tuple[str, str]] = Counter()
@@ -110,9 +109,6 @@ class Service:
         self.statistics.record(passenger)
         recent = self._recent_entry(passenger, decision)
         with self._totals_lock:
-            self.totals["passengers"] += 1
-            self.totals["screened"] += passenger.measurement is not None
-            self.totals[decision.category] += 1
             self._recent.append(recent)
         if decision.category == "clear":
             return
@@ -126,7 +122,6 @@ class Service:
         )
         self.outbox.submit("alert", payload)
         with self._totals_lock:
-            self.totals["alerts"] += 1
             self.alerts_committed[(passenger.lane_id, decision.category)] += 1
         log.info(
             "lane %s: %s (%s)",
@@ -151,6 +146,22 @@ class Service:
             # No card could be given to this face (or this card to a face): the operator checks the ID.
             "identity_ambiguous": bool(passenger.ambiguous),
         }
+
+    @property
+    def totals(self) -> Counter[str]:
+        """The one tally of passengers: each lane counts what it decided (`Lane.counters`: screened, unmatched
+        scans, categories); the service adds only the alerts it handed to the outbox."""
+        out: Counter[str] = Counter()
+        for lane in self.lanes:
+            counts = dict(lane.counters)
+            out["screened"] += counts.get("screened", 0)
+            out["passengers"] += counts.get("screened", 0) + counts.get("scans_unmatched", 0)
+            for name, value in counts.items():
+                if name.startswith("category_"):
+                    out[name.removeprefix("category_")] += value
+        with self._totals_lock:
+            out["alerts"] = sum(self.alerts_committed.values())
+        return out
 
     def committed_alerts(self) -> dict[tuple[str, str], int]:
         """(lane id, category) → alerts committed to the outbox since this service started."""

@@ -66,7 +66,6 @@ class StatisticsPublisher:
         self._start = {name: now - now % seconds for name, seconds in _INTERVALS.items()}
         self._start_mono = {name: mono - now % seconds for name, seconds in _INTERVALS.items()}
         self._counts = {name: self._zero() for name in _INTERVALS}
-        self.totals = self._zero()
         self.clock_steps = 0
 
     def _zero(self) -> dict[str, dict[str, int]]:
@@ -75,7 +74,7 @@ class StatisticsPublisher:
     def record(self, p: Passenger) -> None:
         add = passenger_counts(p)
         with self._lock:
-            for table in (*self._counts.values(), self.totals):
+            for table in self._counts.values():
                 lane = table.setdefault(p.lane_id, dict.fromkeys(_COUNT_FIELDS, 0))
                 for key, value in add.items():
                     lane[key] += value

@@ -4,6 +4,7 @@ and the check that no test leaves a thread or a process behind."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -88,10 +89,23 @@ def _descendants() -> dict[int, str]:
     return found
 
 
-def _leftovers(threads_before: set[threading.Thread], processes_before: set[int]) -> list[str]:
+def _leftovers(threads_before: set[threading.Thread], processes_before: dict[int, str]) -> list[str]:
     threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
-    processes = {pid: name for pid, name in _descendants().items() if pid not in processes_before}
-    return [f"thread {t.name!r}" for t in threads] + [
+    # A session-wide service may restart one of its own processes (a cluster node killed by a test comes back
+    # under a new pid): a new process named like one already running before the test is counted as theirs.
+    session_names = set(processes_before.values())
+    processes = {
+        pid: name
+        for pid, name in _descendants().items()
+        if pid not in processes_before and name not in session_names
+    }
+    frames = sys._current_frames()
+
+    def where(t: threading.Thread) -> str:
+        frame = frames.get(t.ident or 0)
+        return f" at {frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else ""
+
+    return [f"thread {t.name!r}{where(t)}" for t in threads] + [
         f"process {pid} ({name})" for pid, name in processes.items()
     ]
 
@@ -101,7 +115,7 @@ def _nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a test that leaves threads or processes running. Session- and module-wide fixtures (brokers,
     clusters, browsers) are set up before this one, so what they keep running is part of the baseline."""
     threads_before = set(threading.enumerate())
-    processes_before = set(_descendants())
+    processes_before = _descendants()
     yield
     deadline = time.monotonic() + LEFTOVER_GRACE_S
     left = _leftovers(threads_before, processes_before)

@@ -18,7 +18,7 @@ from abc import abstractmethod
 from typing import Any
 
 from drivers.alarm.patterns import AlarmOutput, AlarmSchedule
-from drivers.device import Device, Emit
+from drivers.device import Device, DeviceState, Emit
 from drivers.transport import Backoff, DeviceGone
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class AlarmOutputDevice(Device):
                 self.open_output()
                 self._drain()
                 self._apply(force=True)
-                self._set_state("connected")
+                self._set_state(DeviceState.CONNECTED)
                 outage_since = None
                 self.backoff.reset()
                 while not stop.is_set():
@@ -160,7 +160,7 @@ class AlarmOutputDevice(Device):
             if not stop.is_set():
                 self._wait(stop, self.backoff.ceiling_s if permanent else self.backoff.next_delay_s())
         self._switch_off_at_stop()
-        self._set_state("stopped")
+        self._set_state(DeviceState.STOPPED)
 
     def _switch_off_at_stop(self) -> None:
         """A stopped service must not leave a buzzer sounding: one best-effort attempt to open everything."""

@@ -42,6 +42,7 @@ class PtyLink:
             return
         master, slave = os.openpty()
         tty.setraw(slave)  # no echo, no line discipline: bytes pass through untouched
+        os.set_blocking(master, False)  # write() waits in select(), where an unplug can end the wait
         self._master, self._slave = master, slave
         self.slave_name = os.ttyname(slave)
         if self.link_path is not None:
@@ -81,17 +82,25 @@ class PtyLink:
                 self.link_path.unlink()
 
     def write(self, data: bytes) -> bool:
-        """False when unplugged or the peer is gone; the caller keeps its schedule either way."""
+        """False when unplugged or the peer is gone; the caller keeps its schedule either way.
+
+        Waits while the driver is not reading (the pty's buffer is full), as a UART's flow would, but never
+        past an unplug or a stop: a blocking write on the master would not wake when the master is closed.
+        """
         fd = self._master
         if fd is None:
             return False
         try:
             view = memoryview(data)
             while view:
-                n = os.write(fd, view)
-                view = view[n:]
+                _, writable, _ = select.select([], [fd], [], 0.2)
+                if self._master != fd:
+                    return False  # unplugged (or stopped) meanwhile
+                if writable:
+                    with contextlib.suppress(BlockingIOError):
+                        view = view[os.write(fd, view) :]
             return True
-        except OSError:
+        except (OSError, ValueError):
             return False
 
     def read(self, timeout_s: float) -> bytes:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from drivers.items import ThermalFrame
-from edge.records import LiveFace, LiveView, PassengerMeasurement
+from edge.records import LiveFace, LiveView, PassengerMeasurement, TemperatureStatus
 
 # Shared with `checkpoint-edge model evaluate`, which imports them from here.
 from edge.screening.assess import Assessment, FrameRecord, assess_passenger
@@ -343,7 +343,7 @@ class LaneScreener:
             skin_c=a.skin_c,
             core_c=a.core_c,
             ambient_c=a.ambient_c,
-            status=a.status,
+            status=TemperatureStatus(a.status),
             reasons=a.reasons,
             threshold_c=s.threshold_c,
             snapshot=data.snapshot,

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from edge.records import TemperatureStatus
+
 if TYPE_CHECKING:
     from edge.records import PassengerMeasurement
 
@@ -74,7 +76,7 @@ def bind_to_document(
     reasons = tuple(r for r in measurement.reasons if not r.startswith("first elevated reading"))
     return replace(
         measurement,
-        status="elevated",
+        status=TemperatureStatus.ELEVATED,
         reasons=(
             reasons[0],
             "confirmed by re-measurement of the same passenger (same document)",

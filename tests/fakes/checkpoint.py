@@ -9,12 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
+from edge.central import CentralSubscriber
 from edge.config import AppConfig, load_config
 from edge.contract import validate_message
 from edge.list_signing import sign
@@ -29,23 +27,16 @@ class CentralSystem:
         """persistent: keep the session at the broker, so what is published while we are away still arrives."""
         self.messages: list[tuple[str, dict[str, Any], bool]] = []
         self.cond = threading.Condition()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="central", protocol=mqtt.MQTTv5)
-        self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *_: c.subscribe(f"checkpoint/v1/{site_id}/#", qos=1)
-        self.client.reconnect_delay_set(0.1, 0.5)
-        properties = None
-        if persistent:
-            properties = Properties(PacketTypes.CONNECT)
-            properties.SessionExpiryInterval = 3600
-        self.client.connect("127.0.0.1", port, clean_start=not persistent, properties=properties)
-        self.client.loop_start()
+        self.subscriber = CentralSubscriber(
+            port, f"checkpoint/v1/{site_id}/#", self._on_message, persistent=persistent
+        )
 
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic.endswith("/lists"):
+    def _on_message(self, topic: str, body: bytes, retained: bool) -> None:
+        if topic.endswith("/lists"):
             return
-        kind, payload = validate_message(msg.topic, msg.payload)
+        kind, payload = validate_message(topic, body)
         with self.cond:
-            self.messages.append((kind, payload, bool(msg.retain)))
+            self.messages.append((kind, payload, retained))
             self.cond.notify_all()
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
@@ -62,8 +53,7 @@ class CentralSystem:
             return True
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        self.subscriber.close()
 
 
 class SimulatedCheckpoint:

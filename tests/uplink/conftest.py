@@ -195,6 +195,8 @@ def make_uplink() -> Iterator[Callable[..., Uplink]]:
     yield make
     for uplink in started:
         uplink.stop(timeout_s=3)
+    for uplink in started:  # then their outboxes: each has a writer thread (closing twice is harmless)
+        uplink.outbox.close()
 
 
 @pytest.fixture(autouse=True)
