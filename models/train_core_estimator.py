@@ -367,66 +367,69 @@ def print_cv(data_dir: Path) -> None:
         print("\n".join(cv_report(camera, data_dir)))
 
 
+# Recipes compared by `explore` (module level so that each reads on its own).
+def _ridge_recipe(cols: list[int], sq: bool) -> object:
+    def fitter(tr: Captures) -> object:
+        knot = float(np.median(tr.x[:, 0]))
+        xa = augment(tr.x, knot) if sq else tr.x
+        use = [*cols, xa.shape[1] - 1] if sq else cols
+        w, b = _ridge(xa, tr.y, tuple(use))
+        return lambda x: (augment(x, knot) if sq else x) @ w + b
+
+    return fitter
+
+
+def _huber_recipe(cols: list[int], delta: float = 0.3) -> object:
+    def fitter(tr: Captures) -> object:
+        z = np.c_[np.ones(len(tr.y)), tr.x[:, cols]]
+        wts = np.ones(len(tr.y))
+        for _ in range(50):  # iteratively reweighted least squares
+            beta = np.linalg.lstsq(z * np.sqrt(wts)[:, None], tr.y * np.sqrt(wts), rcond=None)[0]
+            r = np.abs(tr.y - z @ beta)
+            wts = np.where(r <= delta, 1.0, delta / np.maximum(r, 1e-9))
+        return lambda x: np.c_[np.ones(len(x)), x[:, cols]] @ beta
+
+    return fitter
+
+
+def _logistic_recipe(cols: list[int]) -> object:
+    """A classifier for oral >= 37.5 (ranking only; its score is not a temperature): does a loss aimed
+    at the 37.5 °C decision rank febrile captures better than least squares does?"""
+
+    def fitter(tr: Captures) -> object:
+        knot = float(np.median(tr.x[:, 0]))
+        xa = augment(tr.x, knot)[:, [*cols, tr.x.shape[1]]]
+        mu, sd = xa.mean(0), xa.std(0)
+        z = np.c_[np.ones(len(xa)), (xa - mu) / sd]
+        target, beta = (tr.y >= 37.5).astype(np.float64), np.zeros(z.shape[1])
+        penalty = np.eye(len(beta)) * RIDGE
+        penalty[0, 0] = 0.0
+        for _ in range(50):  # Newton steps
+            p = 1.0 / (1.0 + np.exp(-z @ beta))
+            hess = z.T @ (z * (p * (1 - p))[:, None]) + penalty
+            beta += np.linalg.solve(hess, z.T @ (target - p) - penalty @ beta)
+        return lambda x: np.c_[np.ones(len(x)), (augment(x, knot)[:, [*cols, x.shape[1]]] - mu) / sd] @ beta
+
+    return fitter
+
+
+def _offset_recipe(tr: Captures) -> object:
+    c = float(np.mean(tr.y - tr.x[:, 0]))
+    return lambda x: x[:, 0] + c
+
+
 def explore(data_dir: Path) -> None:
     """Recipes compared on single-pass captures (10-fold subject-grouped OOF, no margin): evidence only."""
 
-    def ridge_on(cols: list[int], sq: bool) -> object:
-        def fitter(tr: Captures) -> object:
-            knot = float(np.median(tr.x[:, 0]))
-            xa = augment(tr.x, knot) if sq else tr.x
-            use = [*cols, xa.shape[1] - 1] if sq else cols
-            w, b = _ridge(xa, tr.y, tuple(use))
-            return lambda x: (augment(x, knot) if sq else x) @ w + b
-
-        return fitter
-
-    def huber_on(cols: list[int], delta: float = 0.3) -> object:
-        def fitter(tr: Captures) -> object:
-            z = np.c_[np.ones(len(tr.y)), tr.x[:, cols]]
-            wts = np.ones(len(tr.y))
-            for _ in range(50):  # iteratively reweighted least squares
-                beta = np.linalg.lstsq(z * np.sqrt(wts)[:, None], tr.y * np.sqrt(wts), rcond=None)[0]
-                r = np.abs(tr.y - z @ beta)
-                wts = np.where(r <= delta, 1.0, delta / np.maximum(r, 1e-9))
-            return lambda x: np.c_[np.ones(len(x)), x[:, cols]] @ beta
-
-        return fitter
-
-    def logistic_on(cols: list[int]) -> object:
-        """A classifier for oral >= 37.5 (ranking only; its score is not a temperature): does a loss aimed
-        at the 37.5 °C decision rank febrile captures better than least squares does?"""
-
-        def fitter(tr: Captures) -> object:
-            knot = float(np.median(tr.x[:, 0]))
-            xa = augment(tr.x, knot)[:, [*cols, tr.x.shape[1]]]
-            mu, sd = xa.mean(0), xa.std(0)
-            z = np.c_[np.ones(len(xa)), (xa - mu) / sd]
-            target, beta = (tr.y >= 37.5).astype(np.float64), np.zeros(z.shape[1])
-            penalty = np.eye(len(beta)) * RIDGE
-            penalty[0, 0] = 0.0
-            for _ in range(50):  # Newton steps
-                p = 1.0 / (1.0 + np.exp(-z @ beta))
-                hess = z.T @ (z * (p * (1 - p))[:, None]) + penalty
-                beta += np.linalg.solve(hess, z.T @ (target - p) - penalty @ beta)
-            return lambda x: (
-                np.c_[np.ones(len(x)), (augment(x, knot)[:, [*cols, x.shape[1]]] - mu) / sd] @ beta
-            )
-
-        return fitter
-
-    def offset(tr: Captures) -> object:
-        c = float(np.mean(tr.y - tr.x[:, 0]))
-        return lambda x: x[:, 0] + c
-
     recipes = {
-        "constant offset on face max": offset,
-        "ridge: face max + ambient": ridge_on([0, 4], False),
-        "ridge: face max, canthus, forehead max, ambient": ridge_on([0, 1, 2, 4], False),
-        "ridge: all five features": ridge_on([0, 1, 2, 3, 4], False),
-        "Huber (delta 0.3): all five features": huber_on([0, 1, 2, 3, 4]),
-        "ridge: face max + ambient + squared excess": ridge_on([0, 4], True),
-        "ridge: all five + squared excess (shipped)": ridge_on([0, 1, 2, 3, 4], True),
-        "logistic for oral >= 37.5 (ranking only): all five": logistic_on([0, 1, 2, 3, 4]),
+        "constant offset on face max": _offset_recipe,
+        "ridge: face max + ambient": _ridge_recipe([0, 4], False),
+        "ridge: face max, canthus, forehead max, ambient": _ridge_recipe([0, 1, 2, 4], False),
+        "ridge: all five features": _ridge_recipe([0, 1, 2, 3, 4], False),
+        "Huber (delta 0.3): all five features": _huber_recipe([0, 1, 2, 3, 4]),
+        "ridge: face max + ambient + squared excess": _ridge_recipe([0, 4], True),
+        "ridge: all five + squared excess (shipped)": _ridge_recipe([0, 1, 2, 3, 4], True),
+        "logistic for oral >= 37.5 (ranking only): all five": _logistic_recipe([0, 1, 2, 3, 4]),
     }
     print("# 10-fold subject-grouped out-of-fold, single-pass captures, no margin; 'ceiling' = best se at")
     print("# sp >= 0.95 (37.5 °C) with the cut chosen on the same estimates (an optimistic upper bound).")

@@ -6,6 +6,7 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,36 @@ from tests.fleet.watch_process import start_watch
 
 APPLIANCES = 10
 ALERTS_EACH = 120
+
+
+def assert_every_alert_once_in_order(
+    receipts: list[Any], expected: dict[str, list[str]]
+) -> dict[str, list[tuple[str, int]]]:
+    """The centre's receipts: every alert arrived, nothing else; duplicates are the same message; order."""
+    by_id: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    arrival: dict[str, list[int]] = defaultdict(list)
+    first_seen: set[str] = set()
+    for receipt in receipts:
+        payload = receipt.payload
+        by_id[payload["message_id"]].append((payload["device_id"], payload["seq"]))
+        if payload["message_id"] not in first_seen:
+            first_seen.add(payload["message_id"])
+            arrival[payload["device_id"]].append(payload["seq"])
+    # Every alert arrived, and nothing else did.
+    assert set(by_id) == {i for ids in expected.values() for i in ids}
+    # A duplicate is the same message (same id, device and seq), re-sent after the lost acknowledgement.
+    for message_id, copies in by_id.items():
+        assert len(set(copies)) == 1, f"{message_id} arrived as different messages: {copies}"
+    per_device_seq = defaultdict(set)
+    for copies in by_id.values():
+        device, seq = copies[0]
+        per_device_seq[device].add(seq)
+    for device, seqs in per_device_seq.items():
+        assert seqs == set(range(1, ALERTS_EACH + 1)), f"{device}: seqs not 1..{ALERTS_EACH}"
+    # Per-device order holds once duplicates are dropped (one consumer: the queue's order).
+    for device, seqs in arrival.items():
+        assert order_violations(seqs) == 0, f"{device} out of order: {seqs}"
+    return by_id
 
 
 @pytest.mark.slow
@@ -76,29 +107,7 @@ def test_killing_the_appliances_node_loses_no_alert_and_keeps_order(
         watch_code, watch_summary = watch.stop()
 
     receipts = consumer.snapshot()
-    by_id: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    arrival: dict[str, list[int]] = defaultdict(list)
-    first_seen: set[str] = set()
-    for receipt in receipts:
-        payload = receipt.payload
-        by_id[payload["message_id"]].append((payload["device_id"], payload["seq"]))
-        if payload["message_id"] not in first_seen:
-            first_seen.add(payload["message_id"])
-            arrival[payload["device_id"]].append(payload["seq"])
-    # Every alert arrived, and nothing else did.
-    assert set(by_id) == {i for ids in expected.values() for i in ids}
-    # A duplicate is the same message (same id, device and seq), re-sent after the lost acknowledgement.
-    for message_id, copies in by_id.items():
-        assert len(set(copies)) == 1, f"{message_id} arrived as different messages: {copies}"
-    per_device_seq = defaultdict(set)
-    for copies in by_id.values():
-        device, seq = copies[0]
-        per_device_seq[device].add(seq)
-    for device, seqs in per_device_seq.items():
-        assert seqs == set(range(1, ALERTS_EACH + 1)), f"{device}: seqs not 1..{ALERTS_EACH}"
-    # Per-device order holds once duplicates are dropped (one consumer: the queue's order).
-    for device, seqs in arrival.items():
-        assert order_violations(seqs) == 0, f"{device} out of order: {seqs}"
+    by_id = assert_every_alert_once_in_order(receipts, expected)
     # watch, on the cluster too, saw every alert of every device and no loss.
     assert watch_summary["lost"] == 0 and watch_summary["schema_failures"] == 0, watch.of("gap")
     for device in expected:
