@@ -61,6 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.verdicts import PageWatcher, VerdictClock, print_report
 from edge.central import CentralSubscriber
 from edge.config import load_config
+from edge.contract.topics import device_topic
 from edge.flows import LEARN_SAMPLES
 from edge.lane import Lane
 from edge.local_broker import LocalBroker
@@ -620,7 +621,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         alerts_expected = count_expected_alerts(records, config, pseudonymiser, instruments)
 
-        topic = f"{config.broker.topic_prefix}/{config.site_id}/{config.device_id}/alert"
+        topic = device_topic(config.broker.topic_prefix, config.site_id, config.device_id, "alert")
         central = Central(broker.port, topic, protocol, instruments)
         service = Service(config)
         instruments.stall_commits(service.outbox)

@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion  # noqa: E402
 
+from edge.contract import SCHEMA_VERSION  # noqa: E402
 from edge.outbox import Outbox, encode_payload  # noqa: E402
 from edge.uplink import BrokerSettings, Uplink  # noqa: E402
 from tests.fakes.mosquitto import Mosquitto  # noqa: E402
@@ -49,7 +50,7 @@ BROKER_CONFIG = "max_queued_messages 0\nmax_inflight_messages 0\n"
 def alert(n: int, lane: str = "lane-1") -> dict[str, Any]:
     return {
         "schema": "checkpoint.alert",
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "site_id": SITE,
         "device_id": DEVICE,
         "lane_id": lane,
@@ -95,7 +96,7 @@ def run_subscriber(port: int, out_path: str, expected: int) -> int:
     client.on_message = on_message
     client.on_subscribe = lambda *_a: ready.set()
     client.connect("127.0.0.1", port)
-    client.subscribe(f"checkpoint/v1/{SITE}/{DEVICE}/alert", qos=1)
+    client.subscribe(f"checkpoint/v2/devices/{SITE}/{DEVICE}/alert", qos=1)
     client.loop_start()
     ready.wait(10)
     print("ready", flush=True)
@@ -138,7 +139,7 @@ def bench_raw_paho(port: int, count: int) -> float:
     client.connect("127.0.0.1", port)
     client.loop_start()
     time.sleep(0.2)
-    topic = f"checkpoint/v1/{SITE}/{DEVICE}/alert"
+    topic = f"checkpoint/v2/devices/{SITE}/{DEVICE}/alert"
     started = time.perf_counter()
     for n in range(count):
         payload = alert(n)

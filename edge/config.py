@@ -22,6 +22,7 @@ from drivers.registry import (
     all_device_types,
 )
 from edge.calibration.dropins import DropInError, dropin_dir, merge_dropins, merge_tables
+from edge.contract.topics import reserved_id_problem
 from edge.flows import flow_offsets_error
 from edge.privacy import PrivacySettings
 from edge.rules import RulesSettings
@@ -114,8 +115,13 @@ class StorageSettings(StrictModel):
 
 
 class AppConfig(StrictModel):
-    site_id: str = Field(pattern=_TOPIC_SAFE, description="Station/site id; a topic level.")
-    device_id: str = Field(pattern=_TOPIC_SAFE, description="This appliance's id; a topic level.")
+    site_id: str = Field(
+        pattern=_TOPIC_SAFE, description="Station/site id; a topic level (not `lists`, `devices` or a role)."
+    )
+    device_id: str = Field(
+        pattern=_TOPIC_SAFE,
+        description="This appliance's id; a topic level. Its broker identity is `{site_id}/{device_id}`.",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     lanes: list[LaneConfig] = Field(min_length=1, max_length=8, description="1–8 lanes.")
     screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
@@ -125,6 +131,14 @@ class AppConfig(StrictModel):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     web: WebSettings = Field(default_factory=WebSettings)
+
+    @field_validator("site_id", "device_id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        problem = reserved_id_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -20,6 +20,7 @@ from typing import Any
 
 from edge.central import CentralSubscriber
 from edge.config import AppConfig, load_config
+from edge.contract.topics import device_topic
 from edge.local_broker import LocalBroker
 from edge.privacy import Pseudonymiser
 from edge.service import Service
@@ -141,7 +142,7 @@ def run_demo(passenger_count: int = 20, hold_s: float = 0.0) -> int:
         print(f"broker: {broker.kind} on 127.0.0.1:{broker.port}")
         print(f"thermal sensor (GY-MCU90640 simulator): {lane.thermal.port}")
         print(f"ID card reader (SAM simulator): {lane.reader.port}")
-        topic = f"{config.broker.topic_prefix}/{config.site_id}/{config.device_id}/alert"
+        topic = device_topic(config.broker.topic_prefix, config.site_id, config.device_id, "alert")
         central = DemoCentral(broker.port, topic, protocol)
         running.callback(central.close)
         service = Service(config)

@@ -1,7 +1,7 @@
 """`checkpoint-edge lists publish`: put a signed rule-list document on the site's retained list topic, on
 every broker node.
 
-Appliances subscribe to `{topic_prefix}/{site}/lists` on every connect and get the retained document. On a
+Appliances subscribe to `{topic_prefix}/lists/{site}` on every connect and get the retained document. On a
 single Mosquitto that is one publish. On a cluster whose retained store is per node (RabbitMQ 3.x keeps
 retained messages node-local and does not replicate them), an appliance that fails over to another node would
 find no list there, so the centre publishes the same document, retained, to every node it names with
@@ -23,6 +23,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from edge.contract.topics import lists_topic
 from edge.rule_lists import MAX_DOCUMENT_BYTES
 from edge.uplink import BrokerSettings
 
@@ -108,7 +109,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     if len(document) > MAX_DOCUMENT_BYTES:
         print(f"{args.document} is over the {MAX_DOCUMENT_BYTES}-byte cap", file=sys.stderr)
         return 1
-    topic = args.topic or f"{args.topic_prefix}/{args.site}/lists"
+    topic = args.topic or lists_topic(args.topic_prefix, args.site)
     outcome = publish_retained(
         args.broker, topic, document, args.protocol, args.timeout, args.username, password, args.ca_file
     )
@@ -129,7 +130,7 @@ def register_publish(actions: Any) -> None:
         required=True,
         help="HOST:PORT of a broker node; repeat for every node of a cluster",
     )
-    publish.add_argument("--site", help="site id: the topic is {topic-prefix}/{site}/lists")
+    publish.add_argument("--site", help="site id: the topic is {topic-prefix}/lists/{site}")
     publish.add_argument("--topic-prefix", default=BrokerSettings.model_fields["topic_prefix"].default)
     publish.add_argument("--topic", help="the full topic instead of --site")
     publish.add_argument("--protocol", choices=("3.1.1", "5"), default="3.1.1")

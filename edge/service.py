@@ -16,6 +16,7 @@ from edge import __version__
 from edge.alerts import build_alert
 from edge.config import AppConfig, config_hash
 from edge.config_check import plaintext_warning
+from edge.contract.topics import lists_topic
 from edge.lane import Lane
 from edge.list_signing import ListKeyError, load_public_keys
 from edge.operator.board import OperatorBoard
@@ -74,7 +75,7 @@ class Service:
             state_file=config.storage.state_dir / "lists.applied.json",
             trust_problem=trust_problem,
         )
-        self.lists_topic = f"{config.broker.topic_prefix}/{config.site_id}/lists"
+        self.lists_topic = lists_topic(config.broker.topic_prefix, config.site_id)
         self.statistics = StatisticsPublisher(
             config.site_id, config.device_id, [lane.id for lane in config.lanes], self.outbox
         )

@@ -7,7 +7,7 @@ finding as it happens, and ends with a per-device summary. Exit status 0 when no
 missing and every message matched its schema, 1 otherwise (so scripts and CI can use it), 2 when it cannot
 connect.
 
-    checkpoint-edge watch --host broker.station --port 1883 --topic 'checkpoint/v1/#' --duration 600
+    checkpoint-edge watch --host broker.station --port 1883 --topic 'checkpoint/v2/#' --duration 600
 
 With `--client-id` it keeps a persistent session (clean session off, QoS 1), so messages published while it
 reconnects are queued for it by the broker instead of showing up as gaps.

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the topic layout of edge/contract/topics.py (docs/contract.md, migration)
 Kind = Literal["alert", "stats", "status", "heartbeat"]
 KINDS: tuple[Kind, ...] = ("alert", "stats", "status", "heartbeat")
 SCHEMA_NAMES: dict[str, str] = {kind: f"checkpoint.{kind}" for kind in KINDS}

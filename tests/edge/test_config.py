@@ -56,7 +56,7 @@ def test_minimal_config_loads_with_defaults(tmp_path: Path) -> None:
     assert config.lanes[0].thermal.type == "gy_mcu90640"
     assert config.lanes[0].id_scanners[0].port == "socket://127.0.0.1:7001"
     assert config.screening.threshold_c == 37.3
-    assert config.broker.topic_prefix == "checkpoint/v1"
+    assert config.broker.topic_prefix == "checkpoint/v2"
 
 
 def test_example_config_is_valid() -> None:

@@ -28,7 +28,7 @@ class CentralSystem:
         self.messages: list[tuple[str, dict[str, Any], bool]] = []
         self.cond = threading.Condition()
         self.subscriber = CentralSubscriber(
-            port, f"checkpoint/v1/{site_id}/#", self._on_message, persistent=persistent
+            port, f"checkpoint/v2/devices/{site_id}/#", self._on_message, persistent=persistent
         )
 
     def _on_message(self, topic: str, body: bytes, retained: bool) -> None:

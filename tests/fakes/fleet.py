@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.contract import LaneCounts, build_stats
+from edge.contract import SCHEMA_VERSION, LaneCounts, build_stats
+from edge.contract.topics import device_topic, device_topic_base
+from edge.contract.topics import lists_topic as contract_lists_topic
 from edge.outbox import Outbox
 from edge.uplink import BrokerEndpoint, BrokerSettings, Uplink
 
@@ -24,7 +26,7 @@ def fleet_alert(site: str, device: str, n: int) -> dict[str, Any]:
     """A schema-valid alert as a lane produces it (the outbox adds message_id and seq)."""
     return {
         "schema": "checkpoint.alert",
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "site_id": site,
         "device_id": device,
         "lane_id": f"lane-{1 + n % 2}",
@@ -52,18 +54,16 @@ def fleet_stats(site: str, device: str, n: int) -> dict[str, Any]:
 
 
 def topic_filter(site: str = "+", device: str = "+", kind: str = "#") -> str:
-    """The filter for appliances' messages, laid out as the uplink lays out its topics ({prefix}/{site}/{device}/
-    {kind}): the one place the fleet tests and bench follow a topic-layout change."""
-    return (
-        f"{DEFAULT_PREFIX}/{site}/{device}/{kind}"
-        if kind != "#" or device != "+"
-        else f"{DEFAULT_PREFIX}/{site}/#"
-    )
+    """The filter for appliances' messages, laid out as the uplink lays out its topics (edge/contract/topics.py:
+    {prefix}/devices/{site}/{device}/{kind}): the one place the fleet tests and bench follow a layout change."""
+    if kind == "#" and device == "+":
+        return f"{device_topic_base(DEFAULT_PREFIX, site, '+').rsplit('/', 1)[0]}/#"
+    return device_topic(DEFAULT_PREFIX, site, device, kind)
 
 
 def lists_topic(site: str) -> str:
     """The site's retained rule-list topic, as the service subscribes to it."""
-    return f"{DEFAULT_PREFIX}/{site}/lists"
+    return contract_lists_topic(DEFAULT_PREFIX, site)
 
 
 def cluster_settings(endpoints: list[tuple[str, int]], **overrides: Any) -> BrokerSettings:

@@ -57,11 +57,11 @@ def _alert(seq: int) -> bytes:
 def test_watch_prints_alerts_readably_and_flags_schema_failures() -> None:
     out = io.StringIO()
     watcher = Watcher(out)
-    topic = "checkpoint/v1/bj-south/gate-03/alert"
+    topic = "checkpoint/v2/devices/bj-south/gate-03/alert"
     watcher.handle(topic, _alert(1))
     watcher.handle(topic, _alert(3))
     watcher.handle(topic, b'{"schema": "checkpoint.alert"}')
-    watcher.handle("checkpoint/v1/bj-south/lists", b"{}")  # the centre's own topic: not checked
+    watcher.handle("checkpoint/v2/lists/bj-south", b"{}")  # the centre's own topic: not checked
     lines = out.getvalue().splitlines()
     assert "ALERT bj-south/gate-03 lane-2 medical_referral: fever (core 38.10 °C" in lines[0]
     assert lines[0].endswith("[seq 1]")
@@ -74,7 +74,7 @@ def test_watch_prints_alerts_readably_and_flags_schema_failures() -> None:
 def test_watch_json_lines_are_machine_readable() -> None:
     out = io.StringIO()
     watcher = Watcher(out, as_json=True)
-    watcher.handle("checkpoint/v1/bj-south/gate-03/alert", _alert(1))
+    watcher.handle("checkpoint/v2/devices/bj-south/gate-03/alert", _alert(1))
     watcher.print_summary()
     events = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [e["event"] for e in events] == ["alert", "summary"]

@@ -193,7 +193,7 @@ def test_retained_list_update_from_the_centre(tmp_path: Path, mosquitto: Mosquit
     centre.connect("127.0.0.1", mosquitto.port)
     centre.loop_start()
     watched = scene[8].id_number
-    topic = "checkpoint/v1/demo-station/lists"
+    topic = "checkpoint/v2/lists/demo-station"
     update = signed_lists(20261123, [], [rig.pseudonymiser.pseudonymise(watched)])
     centre.publish(topic, update, qos=1, retain=True).wait_for_publish(5)
     central = CentralSystem(mosquitto.port, "demo-station")

@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge.contract import ContractError, validate_message
+from edge.contract import SCHEMA_VERSION, ContractError, validate_message
 from edge.outbox import Outbox
 from edge.uplink import BrokerSettings, Uplink
 from tests.fakes.mosquitto import Mosquitto, mosquitto_available
@@ -81,7 +81,7 @@ class Collector:
 
 def start_collector(
     port: int,
-    topic: str = "checkpoint/v1/#",
+    topic: str = "checkpoint/v2/#",
     client_id: str = "centre-test",
     tls_kwargs: dict[str, Any] | None = None,
     host: str = "127.0.0.1",
@@ -123,7 +123,7 @@ def alert_payload(n: int, lane_id: str = "lane-1", device_id: str = DEVICE) -> d
     """A schema-valid alert as the lane produces it (before the outbox adds message_id and seq)."""
     return {
         "schema": "checkpoint.alert",
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "site_id": SITE,
         "device_id": device_id,
         "lane_id": lane_id,

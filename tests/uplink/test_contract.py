@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from edge.contract import KINDS, ContractError, load_schema, validate, validate_message, validation_errors
+from edge.contract import (
+    KINDS,
+    SCHEMA_VERSION,
+    ContractError,
+    load_schema,
+    validate,
+    validate_message,
+    validation_errors,
+)
 from tests.uplink.conftest import alert_payload
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "contract.md"
@@ -19,7 +27,7 @@ STAMP = {"message_id": "3fec78e7-f4a1-4981-8147-a48baa893337", "seq": 1}
 def test_schemas_are_valid_2020_12_and_versioned(kind: str) -> None:
     schema = load_schema(kind)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["properties"]["schema_version"] == {"const": 1}
+    assert schema["properties"]["schema_version"] == {"const": SCHEMA_VERSION}
     assert schema["additionalProperties"] is False
 
 
@@ -52,8 +60,8 @@ def test_the_lane_alert_shape_is_accepted_and_mistakes_are_not() -> None:
 
 def test_validate_message_uses_the_topic_kind() -> None:
     body = json.dumps(dict(alert_payload(1), **STAMP)).encode()
-    assert validate_message("checkpoint/v1/bj-south/gate-03/alert", body)[0] == "alert"
+    assert validate_message("checkpoint/v2/devices/bj-south/gate-03/alert", body)[0] == "alert"
     with pytest.raises(ContractError, match=r"violates checkpoint\.stats"):
-        validate_message("checkpoint/v1/bj-south/gate-03/stats", body)
+        validate_message("checkpoint/v2/devices/bj-south/gate-03/stats", body)
     with pytest.raises(ContractError, match="not JSON"):
-        validate_message("checkpoint/v1/bj-south/gate-03/alert", b"\xff")
+        validate_message("checkpoint/v2/devices/bj-south/gate-03/alert", b"\xff")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.contract import SCHEMA_VERSION
 from edge.outbox import Outbox
 from edge.uplink import BrokerEndpoint, BrokerSettings, Uplink, backoff_delay_s
 from tests.fakes.mosquitto import Mosquitto
@@ -57,8 +58,8 @@ def test_alerts_arrive_in_order_with_properties_and_rows_go_on_puback(
     assert wait_until(lambda: outbox.depth()["alert"] == 0, 5)
     assert_exactly_once_in_order(collector, stamped)
     first = collector.of_kind("alert")[0]
-    assert first.topic == f"checkpoint/v1/{SITE}/{DEVICE}/alert"
-    assert first.user_properties == {"schema": "checkpoint.alert", "schema_version": "1"}
+    assert first.topic == f"checkpoint/v2/devices/{SITE}/{DEVICE}/alert"
+    assert first.user_properties == {"schema": "checkpoint.alert", "schema_version": str(SCHEMA_VERSION)}
     state = uplink.state()
     assert state["connected"] and state["acked"] >= 300 and state["last_error"] is None
     births = [m for m in collector.of_kind("status") if m.payload["state"] == "online"]
@@ -109,7 +110,9 @@ def test_stop_leaves_a_retained_stopped_status_and_a_late_subscriber_sees_it(
     uplink.start()
     assert wait_until(lambda: uplink.state()["connected"], 10)
     uplink.stop(timeout_s=5)
-    late = start_collector(broker.port, topic=f"checkpoint/v1/{SITE}/{DEVICE}/status", client_id="late")
+    late = start_collector(
+        broker.port, topic=f"checkpoint/v2/devices/{SITE}/{DEVICE}/status", client_id="late"
+    )
     try:
         assert late.wait_for(lambda c: len(c.of_kind("status")) >= 1, 5)
         status = late.of_kind("status")[-1]
@@ -175,7 +178,7 @@ def test_statistics_carry_message_expiry_and_stale_ones_are_dropped_and_counted(
     time.sleep(0.3)
     stats = collector.of_kind("stats")
     assert [m.payload["seq"] for m in stats] == [2]
-    assert stats[0].user_properties == {"schema": "checkpoint.stats", "schema_version": "1"}
+    assert stats[0].user_properties == {"schema": "checkpoint.stats", "schema_version": str(SCHEMA_VERSION)}
     assert wait_until(lambda: box.health()["dropped"]["stats"] == 1, 5)
     collector.assert_all_valid()
     box.close()
