@@ -28,6 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
 from edge.contract import Presence
+from edge.contract.topics import device_topic_base
 from edge.outbox import Outbox
 from edge.uplink.paho_glue import Connection, PahoErrorLog, PublishProperties, connect, new_client
 from edge.uplink.presence import PresenceReporter
@@ -66,7 +67,7 @@ class Uplink:
         self.outbox = outbox
         self.site_id = site_id
         self.device_id = device_id
-        self.topic_base = f"{settings.topic_prefix}/{site_id}/{device_id}"
+        self.topic_base = device_topic_base(settings.topic_prefix, site_id, device_id)
         self.client_id = settings.client_id or f"{site_id}-{device_id}"
         # Fail at start-up, naming the file, rather than at the first connect attempt.
         self._tls_context = build_tls_context(settings.tls) if settings.tls is not None else None

@@ -38,7 +38,20 @@ def status_signature(provided: dict[str, Any], outbox_health: dict[str, Any]) ->
             else info
             for name, info in dict(provided.get("lanes") or {}).items()
         },
-        "rule_lists": (provided.get("rule_lists") or {}).get("version"),
+        # A refused list update or a withheld identity is news for the centre, so are faults survived.
+        "rule_lists": {
+            key: (provided.get("rule_lists") or {}).get(key)
+            for key in ("version", "rejected", "watch_entries_ignored", "trust_problem")
+        },
+        "privacy": (provided.get("privacy") or {}).get("problem"),
+        # Faults survived, but not dropped frames: under load those change every second.
+        "counters": {
+            key: value for key, value in dict(provided.get("counters") or {}).items() if key != "lanes"
+        }
+        | {
+            f"worker_errors.{lane}": dict(counts).get("worker_errors")
+            for lane, counts in dict((provided.get("counters") or {}).get("lanes") or {}).items()
+        },
         "config_hash": provided.get("config_hash"),
         "disk_state": outbox_health["disk_state"],
         "dropped": outbox_health["dropped"],

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from edge.contract.topics import DEFAULT_PREFIX
 from edge.strict import StrictModel
 
 
@@ -47,9 +48,10 @@ class BrokerSettings(StrictModel):
         description="While on a fallback broker, probe the primary this often, s.",
     )
     topic_prefix: str = Field(
-        default="checkpoint/v1",
+        default=DEFAULT_PREFIX,
         pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$",
-        description="Topics are {topic_prefix}/{site}/{device}/{alert|status|stats|heartbeat}.",
+        description="Topics are {topic_prefix}/devices/{site}/{device}/{alert|status|stats|heartbeat}; the "
+        "centre's lists {topic_prefix}/lists/{site} (docs/contract.md).",
     )
     client_id: str | None = Field(
         default=None,

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from edge.contract.topics import broker_identity
 from edge.outbox import Outbox
 from edge.uplink import BrokerSettings, TlsSettings, Uplink, UplinkConfigError
 from tests.fakes.mosquitto import Mosquitto, free_port, mosquitto_available
@@ -42,7 +43,7 @@ def make_key_and_csr(cwd: Path, name: str, cn: str) -> None:
         "-out",
         f"{name}.csr",
         "-subj",
-        f"/CN={cn}",
+        "/CN=" + cn.replace("/", "\\/"),  # openssl separates RDNs with "/": a CN `site/device` escapes it
         cwd=cwd,
     )
 
@@ -96,7 +97,8 @@ def pki() -> Iterator[Path]:
         )
     make_key_and_csr(root, "broker", "localhost")
     sign(root, "broker", "ca", "30", "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n")
-    for name, cn in (("gate-03", DEVICE), ("centre", "centre"), ("gate-03-expired", DEVICE)):
+    identity = broker_identity(SITE, DEVICE)  # CN = site/device: the documented ACL's %u
+    for name, cn in (("gate-03", identity), ("centre", "centre"), ("gate-03-expired", identity)):
         make_key_and_csr(root, name, cn)
     client_ext = "extendedKeyUsage=clientAuth\n"
     sign(root, "gate-03", "ca", "30", client_ext)
