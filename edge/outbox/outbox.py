@@ -35,7 +35,17 @@ from edge.outbox.ledger import Ledger
 from edge.outbox.recovery import move_rows_to_disk, open_checked
 from edge.outbox.rows import DEFAULT_MAX_BYTES, DROP_PRIORITY, OutboxRow
 from edge.outbox.store import Store
-from edge.outbox.writer import AppendJob, CallJob, DropJob, Job, RetryJob, SeqJob, Writer
+from edge.outbox.writer import (
+    DEFERRED_DELETES_MAX,
+    DEFERRED_DELETES_S,
+    AppendJob,
+    CallJob,
+    DropJob,
+    Job,
+    RetryJob,
+    SeqJob,
+    Writer,
+)
 
 log = logging.getLogger("edge.outbox")
 
@@ -61,6 +71,7 @@ class Outbox:
         self._clock = clock
         self._read_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
+        self._deletions_kicked_mono = 0.0
         boot_error: BaseException | None = None
         self.damaged_files: list[Path] = []  # damaged databases moved aside (recovery.py), for status
         try:
@@ -127,8 +138,14 @@ class Outbox:
         ids = list(row_ids)
         with self._ledger.lock:
             self._ledger.acked_undeleted.update(ids)
+            waiting = len(self._ledger.acked_undeleted)
         if not wait:
-            self._writer.submit(Job())
+            # The writer takes deletions with its next rows anyway; wake it for them alone only when they are
+            # due (see Writer._deletions_due), not once per PUBACK batch.
+            now = time.monotonic()
+            if waiting >= DEFERRED_DELETES_MAX or now - self._deletions_kicked_mono >= DEFERRED_DELETES_S:
+                self._deletions_kicked_mono = now
+                self._writer.submit(Job())
             return True
         self._writer.run_and_wait(Job())
         with self._ledger.lock:
