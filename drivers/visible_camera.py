@@ -13,9 +13,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from checkpoint_base.strict import StrictModel
 from drivers.device import Capture, CaptureDevice, CaptureGone, DeviceItem
 from drivers.items import VisibleFrame
+from drivers.strict import StrictModel
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 

@@ -21,13 +21,13 @@ from drivers.registry import (
     VisibleCameraDeviceConfig,
     all_device_types,
 )
+from drivers.strict import StrictModel
 from edge.calibration.dropins import DropInError, dropin_dir, merge_dropins, merge_tables
 from edge.contract.topics import reserved_id_problem
 from edge.flows import flow_offsets_error
 from edge.privacy import PrivacySettings
 from edge.rules import RulesSettings
 from edge.screening.settings import ScreeningSettings
-from edge.strict import StrictModel
 from edge.uplink import BrokerSettings
 from edge.web.settings import WebSettings
 

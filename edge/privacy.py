@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import Field
 
 from drivers.items import IdDocument
-from edge.strict import StrictModel
+from drivers.strict import StrictModel
 
 MIN_KEY_BYTES = 16
 

@@ -24,9 +24,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import Field, StrictInt, ValidationError, field_validator
 
+from drivers.strict import StrictModel
 from edge.list_signing import SignatureRejected, verify
 from edge.rules import CATEGORIES, KeyRegion
-from edge.strict import StrictModel
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from drivers.items import IdDocument
+from drivers.strict import StrictModel
 from edge.records import Category, PassengerMeasurement
-from edge.strict import StrictModel
 
 # Most urgent first: the outcome is the most urgent category any reason asks for.
 CATEGORIES: tuple[str, ...] = tuple(Category)

@@ -97,7 +97,7 @@ def test_every_package_is_installed_by_pip() -> None:
     declared = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     on_disk = {
         ".".join(init.parent.relative_to(REPO).parts)
-        for top in ("edge", "drivers", "checkpoint_base")
+        for top in ("edge", "drivers")
         for init in (REPO / top).rglob("__init__.py")
         if "__pycache__" not in init.parts
     }

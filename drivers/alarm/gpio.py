@@ -13,9 +13,9 @@ from typing import Any, Literal, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
-from checkpoint_base.strict import StrictModel
 from drivers.alarm.output import AlarmOutputDevice
 from drivers.alarm.patterns import PatternMap, check_outcomes, patterns_field
+from drivers.strict import StrictModel
 from drivers.transport import DeviceGone
 
 

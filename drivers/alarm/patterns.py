@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from checkpoint_base.strict import StrictModel
+from drivers.strict import StrictModel
 
 Pattern = Literal["steady", "blink", "slow_blink"]
 # (period, on-time) in seconds

@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checkpoint_base.strict import StrictModel
 from drivers.alarm.lcus import encode_relay
 from drivers.alarm.output import TICK_S, AlarmOutputDevice
 from drivers.alarm.patterns import PatternMap, check_outcomes, patterns_field
+from drivers.strict import StrictModel
 from drivers.transport import SerialLink, SerialPortName
 
 

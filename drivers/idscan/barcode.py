@@ -17,10 +17,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checkpoint_base.strict import StrictModel
 from drivers.device import StreamDevice
 from drivers.idscan import aamva
 from drivers.items import IdDocument, ParsedItem, Rejected
+from drivers.strict import StrictModel
 from drivers.transport import SerialPortName
 
 # Named groups that fill IdDocument fields; every other named group lands in `extra`.

@@ -14,9 +14,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from checkpoint_base.strict import StrictModel
 from drivers.device import StreamDevice
 from drivers.items import IdDocument, ParsedItem, Rejected
+from drivers.strict import StrictModel
 from drivers.transport import SerialPortName
 
 # Characters -> values for the 7-3-1 check digit: 0-9 -> 0-9, A-Z -> 10-35, '<' -> 0.

@@ -12,7 +12,6 @@ from typing import Literal
 
 from pydantic import Field
 
-from checkpoint_base.strict import StrictModel
 from drivers.device import Emit, SerialDevice
 from drivers.idscan.sam_protocol import (
     CMD_FIND_CARD,
@@ -32,6 +31,7 @@ from drivers.idscan.sam_protocol import (
     is_read_base_response,
 )
 from drivers.items import IdScan, Rejected
+from drivers.strict import StrictModel
 from drivers.transport import DeviceGone, SerialPortName, monotonic_now
 
 MAX_RETRIES = 2  # re-sends of a command whose response arrived damaged

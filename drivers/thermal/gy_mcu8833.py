@@ -13,9 +13,9 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from checkpoint_base.strict import StrictModel
 from drivers.device import StreamDevice
 from drivers.items import ParsedItem, ThermalImage
+from drivers.strict import StrictModel
 from drivers.thermal.fixed_frames import FixedFrameParser
 from drivers.transport import SerialPortName
 

@@ -14,9 +14,9 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from checkpoint_base.strict import StrictModel
 from drivers.device import Emit, StreamDevice
 from drivers.items import ParsedItem, ThermalImage
+from drivers.strict import StrictModel
 from drivers.thermal.fixed_frames import FixedFrameParser
 from drivers.transport import DeviceGone, SerialPortName, monotonic_now
 

@@ -23,9 +23,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from checkpoint_base.strict import StrictModel
 from drivers.device import Capture, CaptureDevice, CaptureGone, DeviceItem
 from drivers.items import SensorTelemetry, ThermalFrame, ThermalImage
+from drivers.strict import StrictModel
 
 PURETHERMAL_VID_PID = ("1e4e", "0100")
 KELVIN_OFFSET_C = 273.15

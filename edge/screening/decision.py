@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from edge.strict import StrictModel
+from drivers.strict import StrictModel
 
 
 class DecisionSettings(StrictModel):

@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from drivers.strict import StrictModel
 from edge.screening.decision import DecisionSettings
 from edge.screening.operating_points import check_threshold
-from edge.strict import StrictModel
 
 # cold_arrivals: a face maximum below this is too cold to clear: wait indoors and re-measure. A face warmed
 # up indoors reads about 35.5 °C and above at its inner canthi; a febrile face cooled on a platform can read

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from drivers.strict import StrictModel
 from edge.contract.topics import DEFAULT_PREFIX
-from edge.strict import StrictModel
 
 
 class BrokerEndpoint(StrictModel):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from edge.strict import StrictModel
+from drivers.strict import StrictModel
 
 
 def _ip_literal(value: str) -> str:

@@ -1,4 +1,7 @@
-"""The base of every configuration model: unknown keys are errors, never silently ignored."""
+"""The base of every configuration model, in drivers and edge alike: unknown keys are errors, never ignored.
+
+It lives in `drivers` because `edge` builds on `drivers` and `drivers` must never import `edge`.
+"""
 
 from pydantic import BaseModel, ConfigDict
 
