@@ -365,13 +365,16 @@ class Instruments:
         anonymous = not record.passengers[true_index].has_card
         if card_index is not None and card_index != true_index:
             self.misjoined[k] += 1
-            if len(self.incidents) < INCIDENTS_KEPT:
+            # The partial-measurement lines below stop at INCIDENTS_KEPT: they never crowd these out.
+            if len(self.incidents) < 2 * INCIDENTS_KEPT:
                 t0, face, owner = renderer.t0, record.passengers[true_index], record.passengers[card_index]
                 self.incidents.append(
                     f"WRONG PERSON lane-{k + 1}: passenger {true_index} ({face.irregular or 'regular'}, in view "
                     f"{face.arrive_s:.2f}-{face.leave_s:.2f}) measured {m.t_first_mono - t0:.2f}-"
                     f"{m.t_last_mono - t0:.2f} ({m.frames} frames) went out with passenger {card_index}'s card "
-                    f"({owner.irregular or 'regular'}, on the reader {owner.card_window[0]:.2f})"
+                    f"({owner.irregular or 'regular'}, on the reader {owner.card_window[0]:.2f}, in view "
+                    f"{owner.arrive_s:.2f}-{owner.leave_s:.2f}); face frames rendered so far "
+                    f"{renderer.face_frames[true_index]} and {renderer.face_frames[card_index]}"
                 )
         elif card_index == true_index or (card_index is None and anonymous):
             record.correct[true_index] = 1
