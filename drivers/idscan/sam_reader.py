@@ -1,4 +1,4 @@
-"""Resident ID card reader speaking the "SAM" serial protocol (shared/docs/protocols.md §2.1): the device.
+"""Resident ID card reader speaking the "SAM" serial protocol (frame and status words in drivers/README.md): the device.
 
 The reader is polled: find card (20 01) → select (20 02) → read base message (30 01) → wait for the card to
 leave. Framing and the text block codec are pure and live in `sam_protocol.py`.

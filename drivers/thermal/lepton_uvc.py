@@ -1,6 +1,6 @@
 """FLIR Lepton 2.5 / 3.5 on a PureThermal board (USB UVC, VID:PID 1e4e:0100), read as radiometric Y16.
 
-Recipe (shared/docs/protocols.md §1.4, from flirpy and OpenCV PRs #7293/#12454): open with OpenCV's V4L2
+Recipe (from flirpy and OpenCV PRs #7293/#12454): open with OpenCV's V4L2
 backend, FOURCC `Y16 `, CAP_PROP_CONVERT_RGB off, so each frame is 16-bit single-channel. With TLinear on,
 a pixel is Kelvin × 100 (0.01 K; 0.1 K in low-gain mode). A 160×122 frame carries two telemetry rows at
 the bottom (footer mode, which the PureThermal firmware selects for that frame size): row 120 holds telemetry

@@ -13,38 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.contract import SCHEMA_VERSION, LaneCounts, build_stats
+from edge.contract import LaneCounts, build_stats
 from edge.contract.topics import device_topic, device_topic_base
 from edge.contract.topics import lists_topic as contract_lists_topic
 from edge.outbox import Outbox
 from edge.uplink import BrokerEndpoint, BrokerSettings, Uplink
+from tests.fakes.alerts import fever_alert
 
 DEFAULT_PREFIX = BrokerSettings().topic_prefix
 
 
 def fleet_alert(site: str, device: str, n: int) -> dict[str, Any]:
-    """A schema-valid alert as a lane produces it (the outbox adds message_id and seq)."""
-    return {
-        "schema": "checkpoint.alert",
-        "schema_version": SCHEMA_VERSION,
-        "site_id": site,
-        "device_id": device,
-        "lane_id": f"lane-{1 + n % 2}",
-        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-        # The bench measures latency from this (CLOCK_MONOTONIC is system-wide, so processes compare).
-        "monotonic_s": round(time.monotonic(), 6),
-        "category": "medical_referral",
-        "reasons": [{"code": "fever", "detail": "core 38.10 °C ≥ threshold 37.30 °C"}],
-        "temperature": {
-            "status": "elevated",
-            "skin_c": 36.8,
-            "core_c": 38.1,
-            "threshold_c": 37.3,
-            "ambient_c": 24.0,
-            "frames": 9,
-        },
-        "identity": None,
-    }
+    """A schema-valid alert as a lane produces it (the outbox adds message_id and seq). The bench measures
+    latency from its monotonic_s (CLOCK_MONOTONIC is system-wide, so processes compare)."""
+    return fever_alert(site, device, f"lane-{1 + n % 2}", time.time(), time.monotonic())
 
 
 def fleet_stats(site: str, device: str, n: int) -> dict[str, Any]:

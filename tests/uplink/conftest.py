@@ -18,9 +18,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge.contract import SCHEMA_VERSION, ContractError, validate_message
+from edge.contract import ContractError, validate_message
 from edge.outbox import Outbox
 from edge.uplink import BrokerSettings, Uplink
+from tests.fakes.alerts import fever_alert
 from tests.fakes.mosquitto import Mosquitto, mosquitto_available
 
 SITE = "bj-south"
@@ -121,26 +122,7 @@ def stop_collector(collector: Collector) -> None:
 
 def alert_payload(n: int, lane_id: str = "lane-1", device_id: str = DEVICE) -> dict[str, Any]:
     """A schema-valid alert as the lane produces it (before the outbox adds message_id and seq)."""
-    return {
-        "schema": "checkpoint.alert",
-        "schema_version": SCHEMA_VERSION,
-        "site_id": SITE,
-        "device_id": device_id,
-        "lane_id": lane_id,
-        "time_utc": "2026-11-23T12:00:00.123Z",
-        "monotonic_s": 1000.0 + n,
-        "category": "medical_referral",
-        "reasons": [{"code": "fever", "detail": "core 38.10 °C ≥ threshold 37.30 °C"}],
-        "temperature": {
-            "status": "elevated",
-            "skin_c": 36.8,
-            "core_c": 38.1,
-            "threshold_c": 37.3,
-            "ambient_c": 24.0,
-            "frames": 9,
-        },
-        "identity": None,
-    }
+    return fever_alert(SITE, device_id, lane_id, 1795435200.123, 1000.0 + n)
 
 
 def stats_payload(n: int, device_id: str = DEVICE) -> dict[str, Any]:
