@@ -87,6 +87,14 @@ def running(device: Device) -> Iterator[Collector]:
         assert device.state == "stopped"
 
 
+def wait_connected(device: Device, timeout_s: float = 5.0) -> None:
+    """Trigger the simulator only once the driver holds the port: on a loaded machine the device thread may
+    open it late, and what a simulator sends before that is not the driver's to read."""
+    deadline = time.monotonic() + timeout_s
+    while device.state != "connected" and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 @contextmanager
 def simulated(sim: Simulator) -> Iterator[Simulator]:
     sim.start()
@@ -226,6 +234,7 @@ def test_simulator_to_driver_round_trip(case: Case, tmp_path: Path) -> None:
     with simulated(case.make_sim(tmp_path / "port")) as sim:
         device = make_device(case.device_type, sim.port, **case.fields)
         with running(device) as got:
+            wait_connected(device)
             case.trigger(sim)
             assert got.wait_for(1, 5.0), device.status()
             case.check(got.items[0])
@@ -405,9 +414,10 @@ def test_mrz_reader_reports_a_tampered_zone_as_invalid(tmp_path: Path) -> None:
         assert isinstance(sim, MrzReaderSimulator)
         device = make_device("mrz_reader", sim.port)
         with running(device) as got:
+            wait_connected(device)
             sim.present(tampered)
             sim.present(SPECIMENS[2])
-            assert got.wait_for(2, 5.0)
+            assert got.wait_for(2, 5.0), device.status()
     first, second = got.items[0], got.items[1]
     assert isinstance(first, IdScan) and isinstance(second, IdScan)
     assert (first.document.valid, first.document.failed_check) == (False, "check_digit:birth_date")
