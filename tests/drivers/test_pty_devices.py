@@ -251,6 +251,7 @@ def test_unplug_and_replug_resumes_within_2_s_with_one_log_line(
     with simulated(case.make_sim(tmp_path / "port")) as sim:
         device = make_device(case.device_type, sim.port, **case.fields)
         with running(device) as got:
+            wait_connected(device)
             case.trigger(sim)
             assert got.wait_for(1, 5.0)
             caplog.clear()
@@ -436,6 +437,7 @@ def test_barcode_scanner_in_idle_gap_mode(tmp_path: Path) -> None:
             patterns=[HEALTH_PATTERN],
         )
         with running(device) as got:
+            wait_connected(device)
             sim.scan(b"HC:990000200001020018:R")
             sim.scan(b"HC:990000200001020018:G")
             assert got.wait_for(2, 5.0)
